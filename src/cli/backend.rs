@@ -1,0 +1,262 @@
+//! Where CLI commands run: the engine in-process, or a server over gRPC.
+//! Both answer with the same library types, so output is identical.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Channel;
+
+use crate::config::{EngineArgs, StorageArgs, DEFAULT_MAX_MESSAGE_BYTES};
+use crate::convert;
+use crate::document::Document;
+use crate::engine::Engine;
+use crate::labels::{ClusterPage, ClusterQuery, DocumentLabels, Stats};
+use crate::proto::v1 as pb;
+use crate::proto::v1::chaff_client::ChaffClient;
+
+/// Where to run: `--server`, or in-process on `--data-dir` / `--ephemeral`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// Talk to a chaff server (e.g. http://127.0.0.1:50051) instead of
+    /// running the engine in-process.
+    #[arg(long, env = "CHAFF_SERVER")]
+    pub server: Option<String>,
+    /// Largest gRPC message sent or accepted by the client, bytes.
+    #[arg(long = "client-max-message-bytes", env = "CHAFF_CLIENT_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Per-document outcome of a batch: labels, or why the document was refused.
+pub type Outcome = Result<DocumentLabels, String>;
+
+pub enum Backend {
+    Local(Arc<Engine>),
+    Remote {
+        client: ChaffClient<Channel>,
+        rt: Runtime,
+    },
+}
+
+impl Backend {
+    pub fn connect(t: &Target) -> anyhow::Result<Backend> {
+        match &t.server {
+            None => {
+                let engine = Engine::open(t.engine.config(), t.storage.dir()).map_err(|e| {
+                    let hint = if e.to_string().contains("already open") || e.to_string().contains("lock") {
+                        " (is a server using this data directory? use --server, or another --data-dir)"
+                    } else {
+                        ""
+                    };
+                    anyhow!("cannot open the engine on {}: {e}{hint}", t.storage.data_dir.display())
+                })?;
+                Ok(Backend::Local(Arc::new(engine)))
+            }
+            Some(url) => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+                    .with_context(|| {
+                        format!(
+                            "--server {url:?} is not a valid address (e.g. http://127.0.0.1:50051)"
+                        )
+                    })?
+                    .connect_timeout(Duration::from_secs(10));
+                let channel = rt
+                    .block_on(endpoint.connect())
+                    .with_context(|| format!("cannot connect to chaff server at {url}"))?;
+                let client = ChaffClient::new(channel)
+                    .send_compressed(CompressionEncoding::Zstd)
+                    .accept_compressed(CompressionEncoding::Zstd)
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .max_decoding_message_size(t.max_message_bytes)
+                    .max_encoding_message_size(t.max_message_bytes);
+                Ok(Backend::Remote { client, rt })
+            }
+        }
+    }
+
+    pub fn analyze(&self, doc: Document, dry_run: bool) -> anyhow::Result<DocumentLabels> {
+        match self {
+            Backend::Local(e) => Ok(if dry_run {
+                e.dry_run(doc)
+            } else {
+                e.ingest(doc)
+            }?),
+            Backend::Remote { client, rt } => {
+                let mode = if dry_run {
+                    pb::Mode::DryRun
+                } else {
+                    pb::Mode::Ingest
+                };
+                let req = pb::AnalyzeRequest {
+                    document: Some(convert::document_to_pb(doc)),
+                    mode: mode as i32,
+                };
+                let resp = rt.block_on(client.clone().analyze(req)).map_err(remote)?;
+                let labels = resp
+                    .into_inner()
+                    .labels
+                    .ok_or_else(|| anyhow!("server sent no labels"))?;
+                Ok(convert::labels_from_pb(labels))
+            }
+        }
+    }
+
+    /// Ingests batches in order, with up to `window` batches in flight on a
+    /// server; `on_batch` sees each batch's outcomes in order.
+    pub fn ingest_batches(
+        &self,
+        batches: impl Iterator<Item = anyhow::Result<Vec<Document>>>,
+        window: usize,
+        mut on_batch: impl FnMut(Vec<Outcome>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        match self {
+            Backend::Local(e) => {
+                for batch in batches {
+                    let outcomes = e
+                        .ingest_batch(batch?)
+                        .into_iter()
+                        .map(|r| r.map_err(|e| e.to_string()))
+                        .collect();
+                    on_batch(outcomes)?;
+                }
+                Ok(())
+            }
+            Backend::Remote { client, rt } => rt.block_on(async {
+                let window = window.max(1);
+                let (tx, rx) = mpsc::channel(window);
+                let mut responses = client
+                    .clone()
+                    .analyze_stream(ReceiverStream::new(rx))
+                    .await
+                    .map_err(remote)?
+                    .into_inner();
+                let mut in_flight = 0usize;
+                for batch in batches {
+                    let documents = batch?.into_iter().map(convert::document_to_pb).collect();
+                    if in_flight == window {
+                        let r = responses
+                            .message()
+                            .await
+                            .map_err(remote)?
+                            .ok_or_else(ended)?;
+                        on_batch(outcomes(r))?;
+                        in_flight -= 1;
+                    }
+                    tx.send(pb::AnalyzeStreamRequest {
+                        documents,
+                        mode: pb::Mode::Ingest as i32,
+                    })
+                    .await
+                    .map_err(|_| anyhow!("the server closed the stream"))?;
+                    in_flight += 1;
+                }
+                drop(tx);
+                while in_flight > 0 {
+                    let r = responses
+                        .message()
+                        .await
+                        .map_err(remote)?
+                        .ok_or_else(ended)?;
+                    on_batch(outcomes(r))?;
+                    in_flight -= 1;
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    pub fn document(&self, id: &str) -> anyhow::Result<DocumentLabels> {
+        match self {
+            Backend::Local(e) => Ok(e.document(id, false)?.0),
+            Backend::Remote { client, rt } => {
+                let req = pb::GetDocumentRequest {
+                    id: id.to_string(),
+                    include_text: false,
+                };
+                let resp = rt
+                    .block_on(client.clone().get_document(req))
+                    .map_err(remote)?;
+                let labels = resp
+                    .into_inner()
+                    .labels
+                    .ok_or_else(|| anyhow!("server sent no labels"))?;
+                Ok(convert::labels_from_pb(labels))
+            }
+        }
+    }
+
+    pub fn clusters(&self, q: ClusterQuery) -> anyhow::Result<ClusterPage> {
+        match self {
+            Backend::Local(e) => Ok(e.list_clusters(&q)?),
+            Backend::Remote { client, rt } => {
+                let req = pb::ListClustersRequest {
+                    source: q.source.unwrap_or_default(),
+                    label: q.label.map_or(0, |l| convert::label_to_pb(l) as i32),
+                    min_documents: q.min_documents,
+                    page_size: q.page_size,
+                    page_token: q.page_token.unwrap_or_default(),
+                };
+                let r = rt
+                    .block_on(client.clone().list_clusters(req))
+                    .map_err(remote)?
+                    .into_inner();
+                Ok(ClusterPage {
+                    clusters: r
+                        .clusters
+                        .into_iter()
+                        .map(convert::cluster_from_pb)
+                        .collect(),
+                    next_page_token: (!r.next_page_token.is_empty()).then_some(r.next_page_token),
+                })
+            }
+        }
+    }
+
+    pub fn stats(&self) -> anyhow::Result<Stats> {
+        match self {
+            Backend::Local(e) => Ok(e.stats()),
+            Backend::Remote { client, rt } => {
+                let r = rt
+                    .block_on(client.clone().stats(pb::StatsRequest {}))
+                    .map_err(remote)?;
+                Ok(convert::stats_from_pb(r.into_inner()))
+            }
+        }
+    }
+
+    pub fn close(&self) {
+        if let Backend::Local(e) = self {
+            e.close();
+        }
+    }
+}
+
+fn outcomes(r: pb::AnalyzeStreamResponse) -> Vec<Outcome> {
+    r.results
+        .into_iter()
+        .map(|d| match d.outcome {
+            Some(pb::document_result::Outcome::Labels(l)) => Ok(convert::labels_from_pb(l)),
+            Some(pb::document_result::Outcome::Error(e)) => Err(e.message),
+            None => Err("server sent an empty result".to_string()),
+        })
+        .collect()
+}
+
+fn remote(s: tonic::Status) -> anyhow::Error {
+    anyhow!("server: {}: {}", s.code(), s.message())
+}
+
+fn ended() -> anyhow::Error {
+    anyhow!("the server ended the stream early")
+}

@@ -1,0 +1,288 @@
+//! Clusters of near-duplicate segments and who carries them.
+//!
+//! A cluster counts documents, not segments: a document that repeats a
+//! paragraph counts once, and re-ingesting a document id first removes its
+//! old membership, so re-crawls never inflate counts.
+
+use crate::time::Micros;
+
+pub type ClusterId = u64;
+/// Engine-internal document handle (never reused).
+pub type DocIdx = u32;
+/// Engine-internal interned source.
+pub type SourceIdx = u32;
+
+/// One document's membership in a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub doc: DocIdx,
+    pub source: SourceIdx,
+    pub published_at: Micros,
+    /// Ingest order, the tie-breaker for equal `published_at`.
+    pub seq: u64,
+}
+
+impl Member {
+    /// Order of "who had it first".
+    pub fn precedence(&self) -> (Micros, u64) {
+        (self.published_at, self.seq)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    /// (member, segments of that document in this cluster).
+    members: Vec<(Member, u32)>,
+    /// Documents per source.
+    per_source: Vec<(SourceIdx, u32)>,
+    earliest: Option<Member>,
+    /// The segment that stands for the cluster: (document, segment ordinal).
+    pub representative: Option<(DocIdx, u32)>,
+}
+
+/// What classification sees of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterView {
+    pub id: ClusterId,
+    pub documents: u32,
+    pub sources: u32,
+    /// Documents of the asking document's source.
+    pub source_documents: u32,
+    pub earliest: Member,
+}
+
+impl Cluster {
+    pub fn documents(&self) -> u32 {
+        self.members.len() as u32
+    }
+    pub fn sources(&self) -> u32 {
+        self.per_source.len() as u32
+    }
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+    pub fn earliest(&self) -> Option<Member> {
+        self.earliest
+    }
+    pub fn source_documents(&self, source: SourceIdx) -> u32 {
+        self.per_source
+            .iter()
+            .find(|(s, _)| *s == source)
+            .map_or(0, |(_, n)| *n)
+    }
+    /// Documents per source, largest first.
+    pub fn per_source(&self) -> Vec<(SourceIdx, u32)> {
+        let mut v = self.per_source.clone();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+    pub fn largest_source_documents(&self) -> u32 {
+        self.per_source.iter().map(|(_, n)| *n).max().unwrap_or(0)
+    }
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().map(|(m, _)| m)
+    }
+    pub fn contains(&self, doc: DocIdx) -> bool {
+        self.members.iter().any(|(m, _)| m.doc == doc)
+    }
+
+    /// Adds one segment of `member`'s document.
+    pub fn add(&mut self, member: Member, segment: u32) {
+        if let Some((_, n)) = self.members.iter_mut().find(|(m, _)| m.doc == member.doc) {
+            *n += 1;
+            return;
+        }
+        self.members.push((member, 1));
+        match self
+            .per_source
+            .iter_mut()
+            .find(|(s, _)| *s == member.source)
+        {
+            Some((_, n)) => *n += 1,
+            None => self.per_source.push((member.source, 1)),
+        }
+        if self
+            .earliest
+            .is_none_or(|e| member.precedence() < e.precedence())
+        {
+            self.earliest = Some(member);
+        }
+        if self.representative.is_none() {
+            self.representative = Some((member.doc, segment));
+        }
+    }
+
+    /// Removes one segment of document `doc`. Returns true when the
+    /// representative went with it and the caller must pick another.
+    pub fn remove(&mut self, doc: DocIdx) -> bool {
+        let Some(pos) = self.members.iter().position(|(m, _)| m.doc == doc) else {
+            return false;
+        };
+        self.members[pos].1 -= 1;
+        if self.members[pos].1 > 0 {
+            return false;
+        }
+        let (gone, _) = self.members.swap_remove(pos);
+        if let Some(p) = self.per_source.iter().position(|(s, _)| *s == gone.source) {
+            self.per_source[p].1 -= 1;
+            if self.per_source[p].1 == 0 {
+                self.per_source.swap_remove(p);
+            }
+        }
+        if self.earliest.is_some_and(|e| e.doc == doc) {
+            self.earliest = self
+                .members
+                .iter()
+                .map(|(m, _)| *m)
+                .min_by_key(|m| m.precedence());
+        }
+        if self.representative.is_some_and(|(d, _)| d == doc) {
+            self.representative = None;
+            return !self.members.is_empty();
+        }
+        false
+    }
+
+    /// The cluster as `asking` sees it, counting `asking` as a member if it
+    /// is not one yet (a dry run labels as if the document had joined).
+    pub fn view(&self, id: ClusterId, asking: &Member) -> ClusterView {
+        let member = self.contains(asking.doc);
+        let source_documents = self.source_documents(asking.source);
+        let earliest = match self.earliest {
+            Some(e) if member || e.precedence() <= asking.precedence() => e,
+            _ => *asking,
+        };
+        ClusterView {
+            id,
+            documents: self.documents() + u32::from(!member),
+            sources: self.sources() + u32::from(!member && source_documents == 0),
+            source_documents: source_documents + u32::from(!member),
+            earliest,
+        }
+    }
+}
+
+/// All clusters; ids are dense and start at 1.
+#[derive(Debug, Default)]
+pub struct Clusters {
+    slots: Vec<Cluster>,
+    live: usize,
+}
+
+impl Clusters {
+    pub fn create(&mut self) -> ClusterId {
+        self.slots.push(Cluster::default());
+        self.slots.len() as ClusterId
+    }
+
+    /// Makes sure `id` exists (replay restores stored ids).
+    pub fn ensure(&mut self, id: ClusterId) {
+        if id as usize > self.slots.len() {
+            self.slots.resize_with(id as usize, Cluster::default);
+        }
+    }
+
+    pub fn get(&self, id: ClusterId) -> Option<&Cluster> {
+        id.checked_sub(1).and_then(|i| self.slots.get(i as usize))
+    }
+
+    pub fn add(&mut self, id: ClusterId, member: Member, segment: u32) {
+        let c = &mut self.slots[id as usize - 1];
+        if c.is_empty() {
+            self.live += 1;
+        }
+        c.add(member, segment);
+    }
+
+    /// See [`Cluster::remove`].
+    pub fn remove(&mut self, id: ClusterId, doc: DocIdx) -> bool {
+        let Some(c) = id
+            .checked_sub(1)
+            .and_then(|i| self.slots.get_mut(i as usize))
+        else {
+            return false;
+        };
+        let was_live = !c.is_empty();
+        let needs_rep = c.remove(doc);
+        if was_live && c.is_empty() {
+            self.live -= 1;
+        }
+        needs_rep
+    }
+
+    pub fn set_representative(&mut self, id: ClusterId, rep: (DocIdx, u32)) {
+        if let Some(c) = id
+            .checked_sub(1)
+            .and_then(|i| self.slots.get_mut(i as usize))
+        {
+            c.representative = Some(rep);
+        }
+    }
+
+    /// Clusters with at least one document.
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (ClusterId, &Cluster)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(i, c)| (i as ClusterId + 1, c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(doc: DocIdx, source: SourceIdx, t: Micros) -> Member {
+        Member {
+            doc,
+            source,
+            published_at: t,
+            seq: doc as u64,
+        }
+    }
+
+    #[test]
+    fn counts_documents_not_segments() {
+        let mut cs = Clusters::default();
+        let id = cs.create();
+        cs.add(id, m(1, 1, 10), 0);
+        cs.add(id, m(1, 1, 10), 3);
+        cs.add(id, m(2, 1, 5), 0);
+        cs.add(id, m(3, 2, 20), 0);
+        let c = cs.get(id).unwrap();
+        assert_eq!(
+            (c.documents(), c.sources(), c.source_documents(1)),
+            (3, 2, 2)
+        );
+        assert_eq!(c.earliest().unwrap().doc, 2);
+        assert!(!cs.remove(id, 1)); // one of doc 1's two segments
+        assert_eq!(cs.get(id).unwrap().documents(), 3);
+        assert!(cs.remove(id, 1)); // representative leaves, others remain
+        assert!(!cs.remove(id, 2));
+        let c = cs.get(id).unwrap();
+        assert_eq!(
+            (c.documents(), c.sources(), c.earliest().unwrap().doc),
+            (1, 1, 3)
+        );
+        assert!(!cs.remove(id, 3));
+        assert_eq!(cs.live(), 0);
+    }
+
+    #[test]
+    fn view_counts_a_dry_run_document_once() {
+        let mut cs = Clusters::default();
+        let id = cs.create();
+        cs.add(id, m(1, 1, 10), 0);
+        let outsider = m(9, 2, 5);
+        let v = cs.get(id).unwrap().view(id, &outsider);
+        assert_eq!((v.documents, v.sources, v.source_documents), (2, 2, 1));
+        assert_eq!(v.earliest.doc, 9);
+        let v = cs.get(id).unwrap().view(id, &m(1, 1, 10));
+        assert_eq!((v.documents, v.sources, v.source_documents), (1, 1, 1));
+    }
+}

@@ -1,0 +1,152 @@
+//! All configuration: command-line flags with `CHAFF_*` environment
+//! fallbacks, and the plain structs the library takes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::classify::Policy;
+
+/// Input limits; over them a document is refused with a message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub max_document_bytes: usize,
+    pub max_segments: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+            max_segments: DEFAULT_MAX_SEGMENTS,
+        }
+    }
+}
+
+pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 4 << 20;
+pub const DEFAULT_MAX_SEGMENTS: usize = 20_000;
+pub const DEFAULT_NEAR_RADIUS: u32 = 3;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    pub policy: Policy,
+    pub limits: Limits,
+    /// Hamming radius of near-duplicate simhash matches.
+    pub near_radius: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            policy: Policy::default(),
+            limits: Limits::default(),
+            near_radius: DEFAULT_NEAR_RADIUS,
+        }
+    }
+}
+
+/// Classification and limits.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// Documents of one source that make a repeated segment boilerplate.
+    #[arg(long, env = "CHAFF_BOILERPLATE_MIN_DOCUMENTS", default_value_t = Policy::default().boilerplate_min_documents)]
+    pub boilerplate_min_documents: u32,
+    /// Tokens a segment needs before it can be labelled syndicated.
+    #[arg(long, env = "CHAFF_SYNDICATION_MIN_TOKENS", default_value_t = Policy::default().syndication_min_tokens)]
+    pub syndication_min_tokens: u32,
+    /// Hamming radius (bits of 64) of a near-duplicate match, 0..=7.
+    #[arg(long, env = "CHAFF_NEAR_RADIUS", default_value_t = DEFAULT_NEAR_RADIUS,
+          value_parser = clap::value_parser!(u32).range(0..=7))]
+    pub near_radius: u32,
+    /// Largest accepted document text, bytes.
+    #[arg(long, env = "CHAFF_MAX_DOCUMENT_BYTES", default_value_t = DEFAULT_MAX_DOCUMENT_BYTES)]
+    pub max_document_bytes: usize,
+    /// Most segments accepted in one document.
+    #[arg(long, env = "CHAFF_MAX_SEGMENTS", default_value_t = DEFAULT_MAX_SEGMENTS)]
+    pub max_segments: usize,
+}
+
+impl EngineArgs {
+    pub fn config(&self) -> EngineConfig {
+        EngineConfig {
+            policy: Policy {
+                boilerplate_min_documents: self.boilerplate_min_documents.max(1),
+                syndication_min_tokens: self.syndication_min_tokens,
+            },
+            limits: Limits {
+                max_document_bytes: self.max_document_bytes,
+                max_segments: self.max_segments,
+            },
+            near_radius: self.near_radius,
+        }
+    }
+}
+
+/// Where the embedded store keeps its data.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StorageArgs {
+    /// Directory of the durable embedded store.
+    #[arg(long, env = "CHAFF_DATA_DIR", default_value = "chaff-data")]
+    pub data_dir: PathBuf,
+    /// Keep everything in memory; nothing survives a restart.
+    #[arg(long, env = "CHAFF_EPHEMERAL")]
+    pub ephemeral: bool,
+}
+
+impl StorageArgs {
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        (!self.ephemeral).then_some(self.data_dir.as_path())
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, env = "CHAFF_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Largest gRPC message accepted or sent, bytes.
+    #[arg(long, env = "CHAFF_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
+    /// On SIGTERM or ctrl-c, how long in-flight calls may take to finish.
+    #[arg(long, env = "CHAFF_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// "10s", "500ms", "2m" or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+}

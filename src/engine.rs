@@ -1,0 +1,843 @@
+//! The engine: one pipeline behind the gRPC server and the CLI.
+//!
+//! document -> segments -> normalised text -> fingerprints (no lock held)
+//! -> index lookup -> cluster update -> classification (under the state
+//! lock) -> durable record (group commit) -> acknowledgement.
+//!
+//! Calls block (they wait for the store's fsync); async callers run them on
+//! a blocking thread.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use crate::classify::{classify, Label, MatchKind};
+use crate::cluster::{Cluster, ClusterId, Clusters, DocIdx, Member, SourceIdx};
+use crate::config::EngineConfig;
+use crate::document::{Document, Prepared};
+use crate::error::{Error, Result};
+use crate::fingerprint::{fingerprint, Fingerprint};
+use crate::index::{BlockedIndex, SegmentIndex};
+use crate::labels::{
+    ClusterInfo, ClusterPage, ClusterQuery, DocumentLabels, Occurrence, SegmentLabel, SourceCount,
+    Stats, Summary,
+};
+use crate::normalize::{normalize, Normalized};
+use crate::proto::store::{StoredDocument, StoredSegment};
+use crate::segment::{split_paragraphs, split_text, Span};
+use crate::store::{Store, Write};
+use crate::time::{self, Micros};
+
+/// Default and largest page of `list_clusters`.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+pub struct Engine {
+    config: EngineConfig,
+    state: RwLock<State>,
+    store: Store,
+}
+
+/// A document after the lock-free steps of the pipeline.
+struct Analysis {
+    doc: Prepared,
+    spans: Vec<Span>,
+    fingerprints: Vec<Fingerprint>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SegmentRecord {
+    span: Span,
+    fingerprint: Fingerprint,
+    cluster: ClusterId,
+    matched: MatchKind,
+    distance: u32,
+}
+
+#[derive(Debug)]
+struct DocRecord {
+    id: String,
+    source: SourceIdx,
+    url: String,
+    published_at: Micros,
+    seq: u64,
+    segments: Vec<SegmentRecord>,
+}
+
+struct State {
+    index: Box<dyn SegmentIndex>,
+    clusters: Clusters,
+    /// By `DocIdx`; `None` once deleted or replaced.
+    docs: Vec<Option<DocRecord>>,
+    ids: HashMap<String, DocIdx>,
+    sources: Vec<String>,
+    source_ids: HashMap<String, SourceIdx>,
+    /// Live documents per source.
+    source_docs: Vec<u64>,
+    seq: u64,
+    segments: u64,
+}
+
+/// Marks a document that is not (yet) in the index, for dry runs.
+const OUTSIDER: DocIdx = DocIdx::MAX;
+const UNKNOWN_SOURCE: SourceIdx = SourceIdx::MAX;
+
+impl Engine {
+    /// Opens the store (`None`: in memory only) and rebuilds the index from it.
+    pub fn open(config: EngineConfig, data_dir: Option<&Path>) -> Result<Engine> {
+        let started = Instant::now();
+        let store = Store::open(data_dir)?;
+        let stored = store.load_all()?;
+        let mut state = State::new(config.near_radius);
+        for doc in &stored {
+            state.restore(doc);
+        }
+        info!(
+            documents = state.ids.len(),
+            segments = state.segments,
+            clusters = state.clusters.live(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            durable = store.is_durable(),
+            "engine open"
+        );
+        Ok(Engine {
+            config,
+            state: RwLock::new(state),
+            store,
+        })
+    }
+
+    /// In memory, nothing durable: tests and one-off runs.
+    pub fn ephemeral(config: EngineConfig) -> Result<Engine> {
+        Engine::open(config, None)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Labels a document and adds it to the index; returns once durable.
+    pub fn ingest(&self, doc: Document) -> Result<DocumentLabels> {
+        self.ingest_batch(vec![doc])
+            .pop()
+            .expect("one result per document")
+    }
+
+    /// Ingests documents in order with one durable commit for all of them.
+    /// Each document is labelled as it arrives (before the next one).
+    pub fn ingest_batch(&self, docs: Vec<Document>) -> Vec<Result<DocumentLabels>> {
+        let now = time::now();
+        let analyses: Vec<Result<Analysis>> =
+            docs.into_iter().map(|d| self.analyze(d, now)).collect();
+        let mut results = Vec::with_capacity(analyses.len());
+        let mut writes = Vec::new();
+        let mut applied = Vec::new();
+        let ticket = {
+            let mut state = self.write();
+            for analysis in analyses {
+                match analysis {
+                    Ok(a) => {
+                        let (labels, stored) = state.apply(a, &self.config);
+                        applied.push((stored.id.clone(), stored.seq));
+                        writes.push(Write::Put(stored));
+                        results.push(Ok(labels));
+                    }
+                    Err(e) => results.push(Err(e)),
+                }
+            }
+            if writes.is_empty() {
+                return results;
+            }
+            // Submitted under the lock so the store sees writes in state order.
+            self.store.submit(writes)
+        };
+        let durable = ticket.and_then(|t| t.wait());
+        if let Err(e) = durable {
+            warn!(error = %e, documents = applied.len(), "ingest not durable; rolling back");
+            self.roll_back(&applied);
+            let msg = e.to_string();
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(Error::Unavailable(format!(
+                    "store write failed, nothing acknowledged: {msg}"
+                )));
+            }
+        }
+        results
+    }
+
+    /// Labels a document against the index without changing it.
+    pub fn dry_run(&self, doc: Document) -> Result<DocumentLabels> {
+        let a = self.analyze(doc, time::now())?;
+        let state = self.read();
+        Ok(state.dry_run(&a, &self.config))
+    }
+
+    /// A stored document labelled against the current index, and its text
+    /// when asked for.
+    pub fn document(&self, id: &str, with_text: bool) -> Result<(DocumentLabels, Option<String>)> {
+        let labels = {
+            let state = self.read();
+            let idx = state.lookup(id)?;
+            state.relabel(idx, &self.config)
+        };
+        let text = if with_text {
+            let stored = self
+                .store
+                .get(id)?
+                .ok_or_else(|| Error::NotFound(format!("document {id:?} was deleted meanwhile")))?;
+            Some(stored.text)
+        } else {
+            None
+        };
+        Ok((labels, text))
+    }
+
+    /// Takedown: removes the document and its contribution to every cluster.
+    /// Returns the number of segments removed.
+    pub fn delete(&self, id: &str) -> Result<u32> {
+        let (segments, ticket) = {
+            let mut state = self.write();
+            let idx = state.lookup(id)?;
+            let segments = state.remove(idx);
+            (
+                segments,
+                self.store.submit(vec![Write::Delete(id.to_string())]),
+            )
+        };
+        ticket?.wait()?;
+        Ok(segments)
+    }
+
+    pub fn cluster(&self, id: ClusterId) -> Result<ClusterInfo> {
+        let (info, rep) = {
+            let state = self.read();
+            let c = state
+                .clusters
+                .get(id)
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| Error::NotFound(format!("cluster {id} does not exist")))?;
+            (
+                state.cluster_info(id, c, None, &self.config),
+                state.representative(c),
+            )
+        };
+        Ok(self.with_representative(info, rep))
+    }
+
+    pub fn list_clusters(&self, q: &ClusterQuery) -> Result<ClusterPage> {
+        let page_size = match q.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        } as usize;
+        let after = q.page_token.as_deref().map(parse_page_token).transpose()?;
+        let threshold = self.config.policy.boilerplate_min_documents;
+        let (page, more) = {
+            let state = self.read();
+            let source = match &q.source {
+                Some(s) => match state.source_ids.get(&s.to_lowercase()) {
+                    Some(&idx) => Some(idx),
+                    None => {
+                        return Ok(ClusterPage {
+                            clusters: vec![],
+                            next_page_token: None,
+                        })
+                    }
+                },
+                None => None,
+            };
+            let mut hits: Vec<(u32, ClusterId)> = state
+                .clusters
+                .iter()
+                .filter_map(|(id, c)| {
+                    let docs = source.map_or(c.documents(), |s| c.source_documents(s));
+                    let label = cluster_label(c, source, threshold);
+                    let keep = docs > 0
+                        && docs >= q.min_documents
+                        && q.label.is_none_or(|l| l == label)
+                        && after.is_none_or(|a| {
+                            (std::cmp::Reverse(docs), id) > (std::cmp::Reverse(a.0), a.1)
+                        });
+                    keep.then_some((docs, id))
+                })
+                .collect();
+            hits.sort_by_key(|&(docs, id)| (std::cmp::Reverse(docs), id));
+            let more = hits.len() > page_size;
+            hits.truncate(page_size);
+            let page: Vec<_> = hits
+                .iter()
+                .map(|&(_, id)| {
+                    let c = state.clusters.get(id).expect("listed cluster exists");
+                    (
+                        state.cluster_info(id, c, source, &self.config),
+                        state.representative(c),
+                    )
+                })
+                .collect();
+            (page, more)
+        };
+        let next_page_token = more
+            .then(|| {
+                page.last()
+                    .map(|(c, _)| format!("{}:{}", c.documents, c.id))
+            })
+            .flatten();
+        let clusters = page
+            .into_iter()
+            .map(|(info, rep)| self.with_representative(info, rep))
+            .collect();
+        Ok(ClusterPage {
+            clusters,
+            next_page_token,
+        })
+    }
+
+    pub fn stats(&self) -> Stats {
+        let state = self.read();
+        let threshold = self.config.policy.boilerplate_min_documents;
+        Stats {
+            documents: state.ids.len() as u64,
+            segments: state.segments,
+            clusters: state.clusters.live() as u64,
+            sources: state.source_docs.iter().filter(|&&n| n > 0).count() as u64,
+            boilerplate_clusters: state
+                .clusters
+                .iter()
+                .filter(|(_, c)| c.largest_source_documents() >= threshold)
+                .count() as u64,
+            indexed_fingerprints: state.index.len() as u64,
+            resident_bytes: resident_bytes(),
+            durable: self.store.is_durable(),
+        }
+    }
+
+    /// Waits for pending writes and closes the store.
+    pub fn close(&self) {
+        self.store.close();
+    }
+
+    /// The lock-free steps: validate, segment, normalise, fingerprint.
+    fn analyze(&self, doc: Document, now: Micros) -> Result<Analysis> {
+        let doc = doc.prepare(&self.config.limits, now)?;
+        let spans = match &doc.paragraph_spans {
+            Some(p) => split_paragraphs(&doc.text, p),
+            None => split_text(&doc.text),
+        };
+        if spans.is_empty() {
+            return Err(Error::invalid(format!(
+                "document {:?} has no text: send `text` or non-empty `paragraphs`",
+                doc.id
+            )));
+        }
+        if spans.len() > self.config.limits.max_segments {
+            return Err(Error::limit(format!(
+                "document {:?} has {} segments; the limit is {} (split it or raise --max-segments)",
+                doc.id,
+                spans.len(),
+                self.config.limits.max_segments
+            )));
+        }
+        let mut norm = Normalized::default();
+        let fingerprints = spans
+            .iter()
+            .map(|s| {
+                normalize(s.text(&doc.text), &mut norm);
+                fingerprint(&norm)
+            })
+            .collect();
+        Ok(Analysis {
+            doc,
+            spans,
+            fingerprints,
+        })
+    }
+
+    fn roll_back(&self, applied: &[(String, u64)]) {
+        let mut state = self.write();
+        for (id, seq) in applied.iter().rev() {
+            let Some(&idx) = state.ids.get(id) else {
+                continue;
+            };
+            if state.docs[idx as usize]
+                .as_ref()
+                .is_some_and(|d| d.seq == *seq)
+            {
+                state.remove(idx);
+            }
+        }
+        drop(state);
+        // A failed replacement took the old version out of memory; the store
+        // still has it, so put it back.
+        for (id, _) in applied {
+            match self.store.get(id) {
+                Ok(Some(old)) => {
+                    let mut state = self.write();
+                    if !state.ids.contains_key(id) {
+                        state.restore(&old);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(error = %e, id = %id, "cannot restore earlier version after failed write")
+                }
+            }
+        }
+    }
+
+    fn with_representative(
+        &self,
+        mut info: ClusterInfo,
+        rep: Option<(String, u32, u32)>,
+    ) -> ClusterInfo {
+        if let Some((doc, start, end)) = rep {
+            match self.store.get(&doc) {
+                Ok(Some(d)) => {
+                    info.representative = d
+                        .text
+                        .get(start as usize..end as usize)
+                        .unwrap_or_default()
+                        .to_string();
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, cluster = info.id, "cannot read representative text"),
+            }
+        }
+        info
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-written
+        // in a way that matters more than refusing all further service.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn parse_page_token(t: &str) -> Result<(u32, ClusterId)> {
+    let bad = || {
+        Error::invalid(format!(
+            "page token {t:?} is not one this server issued; start without a token"
+        ))
+    };
+    let (d, c) = t.split_once(':').ok_or_else(bad)?;
+    Ok((d.parse().map_err(|_| bad())?, c.parse().map_err(|_| bad())?))
+}
+
+/// The label a cluster's members get in `source` (or in its largest source).
+fn cluster_label(c: &Cluster, source: Option<SourceIdx>, threshold: u32) -> Label {
+    let repeats = source.map_or_else(|| c.largest_source_documents(), |s| c.source_documents(s));
+    if repeats >= threshold {
+        Label::Boilerplate
+    } else if c.sources() > 1 {
+        Label::Syndicated
+    } else {
+        Label::Editorial
+    }
+}
+
+impl State {
+    fn new(near_radius: u32) -> State {
+        State {
+            index: Box::new(BlockedIndex::new(near_radius)),
+            clusters: Clusters::default(),
+            docs: Vec::new(),
+            ids: HashMap::new(),
+            sources: Vec::new(),
+            source_ids: HashMap::new(),
+            source_docs: Vec::new(),
+            seq: 0,
+            segments: 0,
+        }
+    }
+
+    fn lookup(&self, id: &str) -> Result<DocIdx> {
+        self.ids
+            .get(id.trim())
+            .copied()
+            .ok_or_else(|| Error::NotFound(format!("document {id:?} is not in the index")))
+    }
+
+    fn intern(&mut self, source: &str) -> SourceIdx {
+        if let Some(&s) = self.source_ids.get(source) {
+            return s;
+        }
+        let s = self.sources.len() as SourceIdx;
+        self.sources.push(source.to_string());
+        self.source_ids.insert(source.to_string(), s);
+        self.source_docs.push(0);
+        s
+    }
+
+    fn doc(&self, idx: DocIdx) -> &DocRecord {
+        self.docs[idx as usize].as_ref().expect("live document")
+    }
+
+    fn member(&self, idx: DocIdx) -> Member {
+        let d = self.doc(idx);
+        Member {
+            doc: idx,
+            source: d.source,
+            published_at: d.published_at,
+            seq: d.seq,
+        }
+    }
+
+    /// Index lookup: exact first, then near for long enough segments.
+    fn find(&self, fp: &Fingerprint) -> Option<(ClusterId, MatchKind, u32)> {
+        if let Some(c) = self.index.exact(fp.exact) {
+            return Some((c, MatchKind::Exact, 0));
+        }
+        if fp.near_eligible() {
+            if let Some(m) = self.index.near(fp.simhash) {
+                return Some((m.cluster, MatchKind::Near, m.distance));
+            }
+        }
+        None
+    }
+
+    /// Adds an analysed document (replacing an earlier version) and labels it.
+    fn apply(&mut self, a: Analysis, config: &EngineConfig) -> (DocumentLabels, StoredDocument) {
+        let replaced = match self.ids.get(&a.doc.id) {
+            Some(&old) => {
+                self.remove(old);
+                true
+            }
+            None => false,
+        };
+        self.seq += 1;
+        let source = self.intern(&a.doc.source);
+        let idx = self.docs.len() as DocIdx;
+        let member = Member {
+            doc: idx,
+            source,
+            published_at: a.doc.published_at,
+            seq: self.seq,
+        };
+        let mut segments = Vec::with_capacity(a.spans.len());
+        for (ordinal, (span, fp)) in a.spans.iter().zip(&a.fingerprints).enumerate() {
+            let (cluster, matched, distance) = self
+                .find(fp)
+                .unwrap_or_else(|| (self.clusters.create(), MatchKind::None, 0));
+            self.clusters.add(cluster, member, ordinal as u32);
+            self.index.insert(fp, cluster);
+            segments.push(SegmentRecord {
+                span: *span,
+                fingerprint: *fp,
+                cluster,
+                matched,
+                distance,
+            });
+        }
+        let stored = StoredDocument {
+            id: a.doc.id.clone(),
+            source: a.doc.source,
+            url: a.doc.url.clone(),
+            published_at: a.doc.published_at,
+            published_at_given: a.doc.published_given,
+            seq: self.seq,
+            text: a.doc.text,
+            segments: segments.iter().map(stored_segment).collect(),
+        };
+        self.add_record(DocRecord {
+            id: a.doc.id,
+            source,
+            url: a.doc.url,
+            published_at: a.doc.published_at,
+            seq: self.seq,
+            segments,
+        });
+        let mut labels = self.relabel(idx, config);
+        labels.replaced = replaced;
+        (labels, stored)
+    }
+
+    fn add_record(&mut self, rec: DocRecord) {
+        let idx = self.docs.len() as DocIdx;
+        self.segments += rec.segments.len() as u64;
+        self.source_docs[rec.source as usize] += 1;
+        self.ids.insert(rec.id.clone(), idx);
+        self.docs.push(Some(rec));
+    }
+
+    /// Rebuilds a stored document's contribution exactly as it was made.
+    fn restore(&mut self, d: &StoredDocument) {
+        if let Some(&old) = self.ids.get(&d.id) {
+            self.remove(old);
+        }
+        self.seq = self.seq.max(d.seq);
+        let source = self.intern(&d.source);
+        let idx = self.docs.len() as DocIdx;
+        let member = Member {
+            doc: idx,
+            source,
+            published_at: d.published_at,
+            seq: d.seq,
+        };
+        let segments: Vec<SegmentRecord> = d
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(ordinal, s)| {
+                let fp = Fingerprint {
+                    exact: s.exact,
+                    simhash: s.simhash,
+                    tokens: s.tokens,
+                };
+                self.clusters.ensure(s.cluster);
+                self.clusters.add(s.cluster, member, ordinal as u32);
+                self.index.insert(&fp, s.cluster);
+                SegmentRecord {
+                    span: Span {
+                        start: s.start,
+                        end: s.end,
+                        index: s.index,
+                    },
+                    fingerprint: fp,
+                    cluster: s.cluster,
+                    matched: match s.r#match {
+                        1 => MatchKind::Exact,
+                        2 => MatchKind::Near,
+                        _ => MatchKind::None,
+                    },
+                    distance: s.distance,
+                }
+            })
+            .collect();
+        self.add_record(DocRecord {
+            id: d.id.clone(),
+            source,
+            url: d.url.clone(),
+            published_at: d.published_at,
+            seq: d.seq,
+            segments,
+        });
+    }
+
+    /// Takes a document out of every cluster and the index.
+    fn remove(&mut self, idx: DocIdx) -> u32 {
+        let Some(rec) = self.docs[idx as usize].take() else {
+            return 0;
+        };
+        self.ids.remove(&rec.id);
+        self.segments -= rec.segments.len() as u64;
+        self.source_docs[rec.source as usize] -= 1;
+        let mut orphaned = Vec::new();
+        for s in &rec.segments {
+            self.index.remove(&s.fingerprint);
+            if self.clusters.remove(s.cluster, idx) {
+                orphaned.push(s.cluster);
+            }
+        }
+        for id in orphaned {
+            self.reassign_representative(id);
+        }
+        rec.segments.len() as u32
+    }
+
+    fn reassign_representative(&mut self, id: ClusterId) {
+        let Some(doc) = self
+            .clusters
+            .get(id)
+            .and_then(|c| c.members().next())
+            .map(|m| m.doc)
+        else {
+            return;
+        };
+        if let Some(ordinal) = self.doc(doc).segments.iter().position(|s| s.cluster == id) {
+            self.clusters.set_representative(id, (doc, ordinal as u32));
+        }
+    }
+
+    /// Labels a stored document against the current clusters.
+    fn relabel(&self, idx: DocIdx, config: &EngineConfig) -> DocumentLabels {
+        let d = self.doc(idx);
+        let me = self.member(idx);
+        let segments = d
+            .segments
+            .iter()
+            .map(|s| {
+                let c = self
+                    .clusters
+                    .get(s.cluster)
+                    .expect("segment's cluster exists");
+                self.segment_label(
+                    s.span,
+                    s.fingerprint.tokens,
+                    s.cluster,
+                    c,
+                    s.matched,
+                    s.distance,
+                    &me,
+                    config,
+                )
+            })
+            .collect::<Vec<_>>();
+        DocumentLabels {
+            id: d.id.clone(),
+            source: self.sources[d.source as usize].clone(),
+            url: d.url.clone(),
+            published_at: d.published_at,
+            summary: Summary::of(&segments),
+            segments,
+            replaced: false,
+        }
+    }
+
+    fn dry_run(&self, a: &Analysis, config: &EngineConfig) -> DocumentLabels {
+        let existing = self.ids.get(&a.doc.id).copied();
+        let me = Member {
+            doc: existing.unwrap_or(OUTSIDER),
+            source: self
+                .source_ids
+                .get(&a.doc.source)
+                .copied()
+                .unwrap_or(UNKNOWN_SOURCE),
+            published_at: a.doc.published_at,
+            seq: existing.map_or(self.seq + 1, |i| self.doc(i).seq),
+        };
+        let segments = a
+            .spans
+            .iter()
+            .zip(&a.fingerprints)
+            .map(|(span, fp)| match self.find(fp) {
+                Some((id, matched, distance)) => {
+                    let c = self.clusters.get(id).expect("indexed cluster exists");
+                    self.segment_label(*span, fp.tokens, id, c, matched, distance, &me, config)
+                }
+                None => SegmentLabel {
+                    start: span.start,
+                    end: span.end,
+                    index: span.index,
+                    label: Label::Editorial,
+                    confidence: if fp.tokens >= config.policy.syndication_min_tokens {
+                        0.9
+                    } else {
+                        0.7
+                    },
+                    cluster: 0,
+                    matched: MatchKind::None,
+                    distance: 0,
+                    cluster_documents: 1,
+                    cluster_sources: 1,
+                    source_documents: 1,
+                    first_seen: None,
+                    other_sources: 0,
+                },
+            })
+            .collect::<Vec<_>>();
+        DocumentLabels {
+            id: a.doc.id.clone(),
+            source: a.doc.source.clone(),
+            url: a.doc.url.clone(),
+            published_at: a.doc.published_at,
+            summary: Summary::of(&segments),
+            segments,
+            replaced: false,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn segment_label(
+        &self,
+        span: Span,
+        tokens: u32,
+        id: ClusterId,
+        c: &Cluster,
+        matched: MatchKind,
+        distance: u32,
+        me: &Member,
+        config: &EngineConfig,
+    ) -> SegmentLabel {
+        let view = c.view(id, me);
+        let d = classify(&view, me, tokens, matched, distance, &config.policy);
+        SegmentLabel {
+            start: span.start,
+            end: span.end,
+            index: span.index,
+            label: d.label,
+            confidence: d.confidence,
+            cluster: id,
+            matched,
+            distance,
+            cluster_documents: view.documents,
+            cluster_sources: view.sources,
+            source_documents: view.source_documents,
+            first_seen: d.first_seen.and_then(|m| self.occurrence(&m)),
+            other_sources: d.other_sources,
+        }
+    }
+
+    fn occurrence(&self, m: &Member) -> Option<Occurrence> {
+        let d = self.docs.get(m.doc as usize)?.as_ref()?;
+        Some(Occurrence {
+            document_id: d.id.clone(),
+            source: self.sources[d.source as usize].clone(),
+            url: d.url.clone(),
+            published_at: d.published_at,
+        })
+    }
+
+    fn cluster_info(
+        &self,
+        id: ClusterId,
+        c: &Cluster,
+        source: Option<SourceIdx>,
+        config: &EngineConfig,
+    ) -> ClusterInfo {
+        ClusterInfo {
+            id,
+            representative: String::new(),
+            documents: c.documents(),
+            sources: c.sources(),
+            per_source: c
+                .per_source()
+                .into_iter()
+                .map(|(s, n)| SourceCount {
+                    source: self.sources[s as usize].clone(),
+                    documents: n,
+                })
+                .collect(),
+            first_seen: c.earliest().and_then(|m| self.occurrence(&m)),
+            label: cluster_label(c, source, config.policy.boilerplate_min_documents),
+        }
+    }
+
+    /// (document id, start, end) of the cluster's representative segment.
+    fn representative(&self, c: &Cluster) -> Option<(String, u32, u32)> {
+        let (doc, ordinal) = c.representative?;
+        let d = self.docs.get(doc as usize)?.as_ref()?;
+        let s = d.segments.get(ordinal as usize)?;
+        Some((d.id.clone(), s.span.start, s.span.end))
+    }
+}
+
+fn stored_segment(s: &SegmentRecord) -> StoredSegment {
+    StoredSegment {
+        start: s.span.start,
+        end: s.span.end,
+        index: s.span.index,
+        exact: s.fingerprint.exact,
+        simhash: s.fingerprint.simhash,
+        tokens: s.fingerprint.tokens,
+        cluster: s.cluster,
+        r#match: match s.matched {
+            MatchKind::None => 0,
+            MatchKind::Exact => 1,
+            MatchKind::Near => 2,
+        },
+        distance: s.distance,
+    }
+}
+
+/// Resident set size of this process (Linux), 0 elsewhere.
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}

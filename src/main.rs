@@ -1,0 +1,5 @@
+//! The `chaff` binary: wiring only; everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    chaff::cli::main()
+}

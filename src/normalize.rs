@@ -1,0 +1,219 @@
+//! Segment text -> normalised tokens.
+//!
+//! NFKC, lower case, punctuation and whitespace folded to single spaces.
+//! A number (digits with inner separators, "1,234.5") becomes the single
+//! token `0`: dates and counters change inside boilerplate ("Dear readers,
+//! on 3 May ...") and must not break the match. Letters of scripts written
+//! without spaces (Chinese, Japanese, Thai, ...) are one token each, so that
+//! shingles over tokens become character shingles there.
+
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+
+/// Normalised text and its token boundaries, reused across segments.
+#[derive(Debug, Default, Clone)]
+pub struct Normalized {
+    /// Tokens joined by single spaces.
+    pub text: String,
+    /// Byte ranges of the tokens in `text`.
+    pub tokens: Vec<(u32, u32)>,
+}
+
+impl Normalized {
+    pub fn token(&self, i: usize) -> &str {
+        let (s, e) = self.tokens[i];
+        &self.text[s as usize..e as usize]
+    }
+    pub fn token_count(&self) -> usize {
+        self.tokens.len()
+    }
+}
+
+/// Normalises `input` into `out` (cleared first).
+pub fn normalize(input: &str, out: &mut Normalized) {
+    out.text.clear();
+    out.tokens.clear();
+    let mut w = Writer {
+        out,
+        start: None,
+        in_number: false,
+    };
+    if input.is_ascii() || is_nfkc_quick(input.chars()) == IsNormalized::Yes {
+        feed(input.chars(), &mut w);
+    } else {
+        feed(input.nfkc(), &mut w);
+    }
+    w.end_token();
+}
+
+fn feed(chars: impl Iterator<Item = char>, w: &mut Writer<'_>) {
+    let mut chars = chars.peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii() {
+            if c.is_ascii_digit() {
+                w.digit();
+            } else if c.is_ascii_alphabetic() {
+                w.letter(c.to_ascii_lowercase());
+            } else if w.in_number
+                && matches!(c, '.' | ',' | ':' | '/')
+                && chars.peek().is_some_and(|n| n.is_ascii_digit())
+            {
+                // Inner separator of a number: 1,234.5 and 12:30 stay one token.
+            } else if c == '\''
+                && w.start.is_some()
+                && chars.peek().is_some_and(|n| n.is_alphabetic())
+            {
+                // Apostrophe inside a word: "don't" -> "dont".
+            } else {
+                w.end_token();
+            }
+        } else if c.is_numeric() {
+            w.digit();
+        } else if c.is_alphabetic() || is_mark(c) {
+            if is_unspaced_script(c) {
+                w.end_token();
+                w.letter(c);
+                w.end_token();
+            } else {
+                for l in c.to_lowercase() {
+                    w.letter(l);
+                }
+            }
+        } else if c == '\u{2019}'
+            && w.start.is_some()
+            && chars.peek().is_some_and(|n| n.is_alphabetic())
+        {
+            // Typographic apostrophe inside a word.
+        } else {
+            w.end_token();
+        }
+    }
+}
+
+struct Writer<'a> {
+    out: &'a mut Normalized,
+    start: Option<usize>,
+    in_number: bool,
+}
+
+impl Writer<'_> {
+    fn begin(&mut self) {
+        if self.start.is_none() {
+            if !self.out.text.is_empty() {
+                self.out.text.push(' ');
+            }
+            self.start = Some(self.out.text.len());
+        }
+    }
+    fn letter(&mut self, c: char) {
+        self.begin();
+        self.in_number = false;
+        self.out.text.push(c);
+    }
+    fn digit(&mut self) {
+        self.begin();
+        if !self.in_number {
+            self.out.text.push('0');
+            self.in_number = true;
+        }
+    }
+    fn end_token(&mut self) {
+        if let Some(s) = self.start.take() {
+            self.out.tokens.push((s as u32, self.out.text.len() as u32));
+        }
+        self.in_number = false;
+    }
+}
+
+/// Combining marks (Thai vowels, Devanagari signs, accents left after NFKC).
+fn is_mark(c: char) -> bool {
+    matches!(c as u32,
+        0x0300..=0x036F | 0x0483..=0x0489 | 0x0591..=0x05C7 | 0x0610..=0x061A | 0x064B..=0x065F
+        | 0x0670 | 0x06D6..=0x06ED | 0x0900..=0x0903 | 0x093A..=0x094F | 0x0951..=0x0957
+        | 0x0962..=0x0963 | 0x0981..=0x0983 | 0x09BC..=0x09D7 | 0x0E31 | 0x0E34..=0x0E3A
+        | 0x0E47..=0x0E4E | 0x0EB1 | 0x0EB4..=0x0EBC | 0x0EC8..=0x0ECD | 0x1AB0..=0x1AFF
+        | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0x3099..=0x309A | 0xFE20..=0xFE2F)
+}
+
+/// Scripts written without spaces between words.
+pub fn is_unspaced_script(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0EFF          // Thai, Lao
+        | 0x1000..=0x109F        // Myanmar
+        | 0x1780..=0x17FF        // Khmer
+        | 0x3040..=0x30FF        // Hiragana, Katakana
+        | 0x31F0..=0x31FF        // Katakana extensions
+        | 0x3400..=0x4DBF        // CJK extension A
+        | 0x4E00..=0x9FFF        // CJK unified ideographs
+        | 0xF900..=0xFAFF        // CJK compatibility ideographs
+        | 0x20000..=0x3134F) // CJK extensions B..G
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn norm(s: &str) -> (String, Vec<String>) {
+        let mut n = Normalized::default();
+        normalize(s, &mut n);
+        let toks = (0..n.token_count())
+            .map(|i| n.token(i).to_string())
+            .collect();
+        (n.text, toks)
+    }
+
+    #[test]
+    fn folds_case_punctuation_and_space() {
+        assert_eq!(
+            norm("  Hello,   WORLD!! It's  fine.").0,
+            "hello world its fine"
+        );
+    }
+
+    #[test]
+    fn masks_numbers_as_one_token() {
+        assert_eq!(
+            norm("On 3 May 2024, 1,234.5 readers at 12:30").0,
+            "on 0 may 0 0 readers at 0"
+        );
+        assert_eq!(
+            norm("On 14 June 2025, 987 readers at 9:05").0,
+            "on 0 june 0 0 readers at 0"
+        );
+    }
+
+    #[test]
+    fn nfkc_and_full_width() {
+        assert_eq!(norm("ＡＢＣ　ｄｅｆ ﬁne").0, "abc def fine");
+        assert_eq!(norm("Ça C'EST l’été").0, "ça cest lété");
+    }
+
+    #[test]
+    fn unspaced_scripts_become_character_tokens() {
+        assert_eq!(norm("東京は晴れ").1, vec!["東", "京", "は", "晴", "れ"]);
+        let (_, thai) = norm("สวัสดีครับ");
+        assert!(thai.len() >= 8, "{thai:?}");
+        assert_eq!(norm("שלום עולם").1, vec!["שלום", "עולם"]);
+        assert_eq!(norm("مرحبا بالعالم").1.len(), 2);
+    }
+
+    proptest! {
+        #[test]
+        fn tokens_tile_the_text(s in "\\PC{0,120}") {
+            let mut n = Normalized::default();
+            normalize(&s, &mut n);
+            let joined: Vec<&str> = (0..n.token_count()).map(|i| n.token(i)).collect();
+            prop_assert_eq!(joined.join(" "), n.text.clone());
+            prop_assert!(joined.iter().all(|t| !t.is_empty() && !t.contains(' ')));
+        }
+
+        #[test]
+        fn idempotent(s in "\\PC{0,120}") {
+            let mut a = Normalized::default();
+            normalize(&s, &mut a);
+            let mut b = Normalized::default();
+            normalize(&a.text.clone(), &mut b);
+            prop_assert_eq!(a.text, b.text);
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The gRPC shell over [`Engine`]: request -> library call on a blocking
+//! thread -> response, plus health, reflection, compression, limits and a
+//! graceful shutdown that drains in-flight calls and flushes the store.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::StreamExt;
+use tonic::codec::CompressionEncoding;
+use tonic::{Code, Request, Response, Status, Streaming};
+use tracing::{debug, info, warn};
+
+use crate::convert;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::labels::ClusterQuery;
+use crate::proto::v1 as pb;
+use crate::proto::v1::chaff_server::{Chaff, ChaffServer};
+
+/// The one mapping from library errors to gRPC status codes.
+pub fn status(e: &Error) -> Status {
+    let code = match e {
+        Error::InvalidArgument(_) => Code::InvalidArgument,
+        Error::LimitExceeded(_) => Code::ResourceExhausted,
+        Error::NotFound(_) => Code::NotFound,
+        Error::Store(crate::store::StoreError::Corrupt { .. }) => Code::DataLoss,
+        Error::Store(_) | Error::Unavailable(_) => Code::Unavailable,
+    };
+    Status::new(code, e.to_string())
+}
+
+pub struct ChaffService {
+    engine: Arc<Engine>,
+}
+
+impl ChaffService {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        ChaffService { engine }
+    }
+
+    /// Runs a blocking engine call off the async workers.
+    async fn run<T, F>(&self, f: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Engine) -> crate::Result<T> + Send + 'static,
+    {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+            .map_err(|e| status(&e))
+    }
+}
+
+fn dry_run(mode: i32) -> Result<bool, Status> {
+    match pb::Mode::try_from(mode) {
+        Ok(pb::Mode::Unspecified | pb::Mode::Ingest) => Ok(false),
+        Ok(pb::Mode::DryRun) => Ok(true),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "mode {mode} is unknown: use MODE_INGEST (1) or MODE_DRY_RUN (2)"
+        ))),
+    }
+}
+
+#[tonic::async_trait]
+impl Chaff for ChaffService {
+    async fn analyze(
+        &self,
+        req: Request<pb::AnalyzeRequest>,
+    ) -> Result<Response<pb::AnalyzeResponse>, Status> {
+        let req = req.into_inner();
+        let dry = dry_run(req.mode)?;
+        let doc = req
+            .document
+            .ok_or_else(|| Status::invalid_argument("request has no `document`"))?;
+        let doc = convert::document_from_pb(doc).map_err(|e| status(&e))?;
+        let labels = self
+            .run(move |e| if dry { e.dry_run(doc) } else { e.ingest(doc) })
+            .await?;
+        Ok(Response::new(pb::AnalyzeResponse {
+            labels: Some(convert::labels_to_pb(labels)),
+        }))
+    }
+
+    type AnalyzeStreamStream = ReceiverStream<Result<pb::AnalyzeStreamResponse, Status>>;
+
+    async fn analyze_stream(
+        &self,
+        req: Request<Streaming<pb::AnalyzeStreamRequest>>,
+    ) -> Result<Response<Self::AnalyzeStreamStream>, Status> {
+        let mut input = req.into_inner();
+        // One response in the channel at a time: the next batch is read only
+        // when the previous answer has been taken, so a slow reader stalls
+        // the stream (HTTP/2 flow control) instead of growing our buffers.
+        let (tx, rx) = mpsc::channel(1);
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            let mut batch = 0u64;
+            while let Some(next) = input.next().await {
+                let req = match next {
+                    Ok(r) => r,
+                    Err(s) => {
+                        debug!(status = %s, "analyze stream input ended with an error");
+                        let _ = tx.send(Err(s)).await;
+                        return;
+                    }
+                };
+                let response = match dry_run(req.mode) {
+                    Ok(dry) => analyze_batch(engine.clone(), batch, req.documents, dry).await,
+                    Err(s) => Err(s),
+                };
+                let failed = response.is_err();
+                if tx.send(response).await.is_err() || failed {
+                    return;
+                }
+                batch += 1;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn get_document(
+        &self,
+        req: Request<pb::GetDocumentRequest>,
+    ) -> Result<Response<pb::GetDocumentResponse>, Status> {
+        let req = req.into_inner();
+        require_id(&req.id)?;
+        let (labels, text) = self
+            .run(move |e| e.document(&req.id, req.include_text))
+            .await?;
+        Ok(Response::new(pb::GetDocumentResponse {
+            labels: Some(convert::labels_to_pb(labels)),
+            text: text.unwrap_or_default(),
+        }))
+    }
+
+    async fn delete_document(
+        &self,
+        req: Request<pb::DeleteDocumentRequest>,
+    ) -> Result<Response<pb::DeleteDocumentResponse>, Status> {
+        let id = req.into_inner().id;
+        require_id(&id)?;
+        let segments = self.run(move |e| e.delete(&id)).await?;
+        Ok(Response::new(pb::DeleteDocumentResponse { segments }))
+    }
+
+    async fn get_cluster(
+        &self,
+        req: Request<pb::GetClusterRequest>,
+    ) -> Result<Response<pb::Cluster>, Status> {
+        let id = req.into_inner().id;
+        let c = self.run(move |e| e.cluster(id)).await?;
+        Ok(Response::new(convert::cluster_to_pb(c)))
+    }
+
+    async fn list_clusters(
+        &self,
+        req: Request<pb::ListClustersRequest>,
+    ) -> Result<Response<pb::ListClustersResponse>, Status> {
+        let r = req.into_inner();
+        let label = match r.label {
+            0 => None,
+            l => Some(convert::label_from_pb(l).ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "label {l} is unknown: use 1 (editorial), 2 (boilerplate) or 3 (syndicated)"
+                ))
+            })?),
+        };
+        let q = ClusterQuery {
+            source: (!r.source.trim().is_empty()).then(|| r.source.trim().to_string()),
+            label,
+            min_documents: r.min_documents,
+            page_size: r.page_size,
+            page_token: (!r.page_token.is_empty()).then_some(r.page_token),
+        };
+        let page = self.run(move |e| e.list_clusters(&q)).await?;
+        Ok(Response::new(pb::ListClustersResponse {
+            clusters: page
+                .clusters
+                .into_iter()
+                .map(convert::cluster_to_pb)
+                .collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn stats(
+        &self,
+        _: Request<pb::StatsRequest>,
+    ) -> Result<Response<pb::StatsResponse>, Status> {
+        let s = self.run(|e| Ok(e.stats())).await?;
+        Ok(Response::new(convert::stats_to_pb(s)))
+    }
+}
+
+fn require_id(id: &str) -> Result<(), Status> {
+    if id.trim().is_empty() {
+        return Err(Status::invalid_argument("`id` is empty: name the document"));
+    }
+    Ok(())
+}
+
+/// One stream batch: invalid documents get their own error, the others are
+/// ingested (or dry-run) together with one durable commit.
+async fn analyze_batch(
+    engine: Arc<Engine>,
+    batch: u64,
+    docs: Vec<pb::Document>,
+    dry: bool,
+) -> Result<pb::AnalyzeStreamResponse, Status> {
+    let results = tokio::task::spawn_blocking(move || {
+        let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+        let converted: Vec<_> = docs.into_iter().map(convert::document_from_pb).collect();
+        let mut out: Vec<Option<crate::Result<_>>> = converted
+            .iter()
+            .map(|c| c.as_ref().err().map(|e| Err(Error::invalid(e.to_string()))))
+            .collect();
+        let valid: Vec<_> = converted.into_iter().filter_map(Result::ok).collect();
+        let labelled = if dry {
+            valid.into_iter().map(|d| engine.dry_run(d)).collect()
+        } else {
+            engine.ingest_batch(valid)
+        };
+        let mut labelled = labelled.into_iter();
+        ids.into_iter()
+            .zip(out.iter_mut())
+            .map(|(id, slot)| {
+                let r = slot
+                    .take()
+                    .unwrap_or_else(|| labelled.next().expect("one result per valid document"));
+                let outcome = match r {
+                    Ok(l) => pb::document_result::Outcome::Labels(convert::labels_to_pb(l)),
+                    Err(e) => {
+                        let s = status(&e);
+                        pb::document_result::Outcome::Error(pb::DocumentError {
+                            code: s.code() as i32,
+                            message: s.message().to_string(),
+                        })
+                    }
+                };
+                pb::DocumentResult {
+                    id,
+                    outcome: Some(outcome),
+                }
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| Status::internal(format!("worker failed: {e}")))?;
+    Ok(pb::AnalyzeStreamResponse { batch, results })
+}
+
+/// Transport settings of [`serve`].
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub max_message_bytes: usize,
+    pub drain_timeout: Duration,
+}
+
+/// Serves until `shutdown` resolves, then stops taking calls, gives the
+/// in-flight ones `drain_timeout` to finish, and flushes the store.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let addr: SocketAddr = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ChaffServer<ChaffService>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let chaff = ChaffServer::new(ChaffService::new(engine.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(opts.max_message_bytes)
+        .max_encoding_message_size(opts.max_message_bytes);
+
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(chaff)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stop_rx.await;
+        });
+    tokio::pin!(server);
+    info!(%addr, "serving");
+    tokio::select! {
+        r = &mut server => r?,
+        _ = shutdown => {
+            info!(drain_timeout_ms = opts.drain_timeout.as_millis() as u64, "shutting down; draining in-flight calls");
+            health.set_not_serving::<ChaffServer<ChaffService>>().await;
+            let _ = stop_tx.send(());
+            match tokio::time::timeout(opts.drain_timeout, &mut server).await {
+                Ok(r) => r?,
+                Err(_) => warn!("drain timeout reached; dropping calls still in flight"),
+            }
+        }
+    }
+    tokio::task::spawn_blocking(move || engine.close()).await?;
+    info!("store flushed; stopped");
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

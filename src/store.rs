@@ -1,0 +1,229 @@
+//! Durable document records in redb, with group commit.
+//!
+//! Every acknowledged ingest is a committed redb transaction (fsync) holding
+//! the document, its text and the cluster each segment joined; the in-memory
+//! index is rebuilt from these records on start. One writer thread takes all
+//! pending writes at once and commits them together, so concurrent callers
+//! share an fsync instead of queueing for one each.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use prost::Message;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use thiserror::Error;
+use tracing::{debug, error};
+
+use crate::proto::store::StoredDocument;
+
+const DOCUMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
+
+/// Writes taken in one commit at most; bounds the latency of the first.
+const MAX_GROUP: usize = 4096;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("storage engine: {0}")]
+    Engine(#[from] redb::Error),
+    #[error("corrupt record {id:?}: {source}")]
+    Corrupt {
+        id: String,
+        source: prost::DecodeError,
+    },
+    #[error("cannot create data directory {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the store is closed")]
+    Closed,
+}
+
+fn engine_err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Engine(e.into())
+}
+
+pub enum Write {
+    Put(StoredDocument),
+    Delete(String),
+}
+
+type Ack = mpsc::SyncSender<Result<(), String>>;
+
+/// A pending group commit; `wait` returns once the writes are durable.
+pub struct Ticket(mpsc::Receiver<Result<(), String>>);
+
+impl Ticket {
+    pub fn wait(self) -> Result<(), StoreError> {
+        match self.0.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(msg)) => Err(StoreError::Engine(redb::Error::Io(std::io::Error::other(
+                msg,
+            )))),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+}
+
+pub struct Store {
+    db: Arc<Database>,
+    tx: Mutex<Option<mpsc::Sender<(Vec<Write>, Ack)>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    durable: bool,
+}
+
+impl Store {
+    /// Opens (or creates) `dir/chaff.redb`; `None` keeps everything in memory.
+    pub fn open(dir: Option<&Path>) -> Result<Store, StoreError> {
+        let (db, durable) = match dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+                (
+                    Database::create(dir.join("chaff.redb")).map_err(engine_err)?,
+                    true,
+                )
+            }
+            None => (
+                Database::builder()
+                    .create_with_backend(redb::backends::InMemoryBackend::new())
+                    .map_err(engine_err)?,
+                false,
+            ),
+        };
+        let db = Arc::new(db);
+        {
+            let txn = db.begin_write().map_err(engine_err)?;
+            txn.open_table(DOCUMENTS).map_err(engine_err)?;
+            txn.commit().map_err(engine_err)?;
+        }
+        let (tx, rx) = mpsc::channel();
+        let writer_db = db.clone();
+        let writer = std::thread::Builder::new()
+            .name("chaff-store".into())
+            .spawn(move || writer_loop(&writer_db, rx))
+            .map_err(|e| engine_err(redb::Error::Io(e)))?;
+        Ok(Store {
+            db,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            durable,
+        })
+    }
+
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// Queues writes for the next group commit. Writes are applied in the
+    /// order they were submitted.
+    pub fn submit(&self, writes: Vec<Write>) -> Result<Ticket, StoreError> {
+        let (ack, rx) = mpsc::sync_channel(1);
+        self.tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send((writes, ack))
+            .map_err(|_| StoreError::Closed)?;
+        Ok(Ticket(rx))
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<StoredDocument>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine_err)?;
+        let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
+        let Some(v) = table.get(id).map_err(engine_err)? else {
+            return Ok(None);
+        };
+        StoredDocument::decode(v.value())
+            .map(Some)
+            .map_err(|source| StoreError::Corrupt {
+                id: id.to_string(),
+                source,
+            })
+    }
+
+    /// Every stored document, in ingest order.
+    pub fn load_all(&self) -> Result<Vec<StoredDocument>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine_err)?;
+        let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
+        let mut docs = Vec::with_capacity(table.len().map_err(engine_err)? as usize);
+        for row in table.iter().map_err(engine_err)? {
+            let (k, v) = row.map_err(engine_err)?;
+            let doc = StoredDocument::decode(v.value()).map_err(|source| StoreError::Corrupt {
+                id: k.value().to_string(),
+                source,
+            })?;
+            docs.push(doc);
+        }
+        docs.sort_by_key(|d| d.seq);
+        Ok(docs)
+    }
+
+    /// Waits for queued writes and stops the writer.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn writer_loop(db: &Database, rx: mpsc::Receiver<(Vec<Write>, Ack)>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let result = commit(db, &group);
+        if let Err(e) = &result {
+            error!(error = %e, writes = group.len(), "group commit failed");
+        } else {
+            debug!(writes = group.len(), "group commit");
+        }
+        for (_, ack) in group {
+            let _ = ack.send(result.clone().map_err(|e| e.to_string()));
+        }
+    }
+}
+
+fn commit(db: &Database, group: &[(Vec<Write>, Ack)]) -> Result<(), String> {
+    let run = || -> Result<(), redb::Error> {
+        let txn = db.begin_write()?;
+        {
+            let mut table = txn.open_table(DOCUMENTS)?;
+            let mut buf = Vec::new();
+            for (writes, _) in group {
+                for w in writes {
+                    match w {
+                        Write::Put(doc) => {
+                            buf.clear();
+                            doc.encode(&mut buf).expect("vec has capacity");
+                            table.insert(doc.id.as_str(), buf.as_slice())?;
+                        }
+                        Write::Delete(id) => {
+                            table.remove(id.as_str())?;
+                        }
+                    }
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    };
+    run().map_err(|e| e.to_string())
+}
