@@ -19,7 +19,7 @@ use crate::cluster::{Cluster, ClusterId, Clusters, DocIdx, Member, SourceIdx};
 use crate::config::EngineConfig;
 use crate::document::{Document, Prepared};
 use crate::error::{Error, Result};
-use crate::fingerprint::{fingerprint, Fingerprint};
+use crate::fingerprint::{fingerprint, Fingerprint, Sentence};
 use crate::index::{BlockedIndex, SegmentIndex};
 use crate::labels::{
     ClusterInfo, ClusterPage, ClusterQuery, DocumentLabels, Occurrence, SegmentLabel, SourceCount,
@@ -48,7 +48,7 @@ struct Analysis {
     fingerprints: Vec<Fingerprint>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct SegmentRecord {
     span: Span,
     fingerprint: Fingerprint,
@@ -492,12 +492,9 @@ impl State {
         if let Some(c) = self.index.exact(fp.exact) {
             return Some((c, MatchKind::Exact, 0));
         }
-        if fp.near_eligible() {
-            if let Some(m) = self.index.near(fp.simhash) {
-                return Some((m.cluster, MatchKind::Near, m.distance));
-            }
-        }
-        None
+        self.index
+            .near(fp)
+            .map(|m| (m.cluster, MatchKind::Near, m.distance))
     }
 
     /// Adds an analysed document (replacing an earlier version) and labels it.
@@ -527,7 +524,7 @@ impl State {
             self.index.insert(fp, cluster);
             segments.push(SegmentRecord {
                 span: *span,
-                fingerprint: *fp,
+                fingerprint: fp.clone(),
                 cluster,
                 matched,
                 distance,
@@ -587,6 +584,11 @@ impl State {
                     exact: s.exact,
                     simhash: s.simhash,
                     tokens: s.tokens,
+                    sentences: s
+                        .sentences
+                        .iter()
+                        .map(|&hash| Sentence { hash, tokens: 0 })
+                        .collect(),
                 };
                 self.clusters.ensure(s.cluster);
                 self.clusters.add(s.cluster, member, ordinal as u32);
@@ -824,6 +826,7 @@ fn stored_segment(s: &SegmentRecord) -> StoredSegment {
         exact: s.fingerprint.exact,
         simhash: s.fingerprint.simhash,
         tokens: s.fingerprint.tokens,
+        sentences: s.fingerprint.sentences.iter().map(|x| x.hash).collect(),
         cluster: s.cluster,
         r#match: match s.matched {
             MatchKind::None => 0,

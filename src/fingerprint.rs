@@ -12,7 +12,18 @@ use crate::normalize::Normalized;
 /// boilerplate, so exact matching loses little.
 pub const MIN_NEAR_TOKENS: usize = 8;
 
+/// Sentences shorter than this take no part in sentence matching: short
+/// stock sentences ("Thank you.", "Read more.") recur everywhere.
+pub const MIN_SENTENCE_TOKENS: usize = 5;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sentence {
+    /// xxh3 of the sentence's normalised text.
+    pub hash: u64,
+    pub tokens: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     /// xxh3 of the normalised text.
     pub exact: u64,
@@ -20,6 +31,9 @@ pub struct Fingerprint {
     /// bigrams in unspaced scripts).
     pub simhash: u64,
     pub tokens: u32,
+    /// Sentences of a multi-sentence segment, for matching a paragraph
+    /// whose other sentences were reworded, added or dropped.
+    pub sentences: Vec<Sentence>,
 }
 
 impl Fingerprint {
@@ -36,7 +50,27 @@ pub fn fingerprint(n: &Normalized) -> Fingerprint {
         exact: xxh3_64(n.text.as_bytes()),
         simhash: simhash(n),
         tokens: n.token_count() as u32,
+        sentences: sentences(n),
     }
+}
+
+fn sentences(n: &Normalized) -> Vec<Sentence> {
+    if n.sentence_ends.len() < 2 {
+        return Vec::new();
+    }
+    let mut from = 0usize;
+    let mut out = Vec::new();
+    for &end in &n.sentence_ends {
+        let end = end as usize;
+        if end - from >= MIN_SENTENCE_TOKENS {
+            out.push(Sentence {
+                hash: xxh3_64(n.span(from, end).as_bytes()),
+                tokens: (end - from) as u32,
+            });
+        }
+        from = end;
+    }
+    out
 }
 
 /// Charikar's simhash: each feature hash votes +1/-1 on every bit.

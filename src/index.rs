@@ -6,6 +6,12 @@
 //! within `radius` bits agree exactly on at least one block (pigeonhole), so
 //! probing each table with the query's block finds every candidate, and a
 //! popcount on the candidates settles the distance.
+//!
+//! A simhash of a paragraph moves by several bits for each edited word, so
+//! a paragraph whose sentence was reworded or dropped is often outside the
+//! radius. Multi-sentence paragraphs therefore also match by sentences: the
+//! cluster whose known sentences cover at least half of the paragraph's
+//! tokens, verbatim after normalisation, is a near match.
 
 use std::collections::HashMap;
 
@@ -15,15 +21,21 @@ use crate::fingerprint::Fingerprint;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NearMatch {
     pub cluster: ClusterId,
+    /// Simhash matches: Hamming distance. Sentence matches: tokens of the
+    /// segment outside the shared sentences.
     pub distance: u32,
 }
+
+/// Share of a segment's tokens that shared sentences must cover.
+pub const MIN_SENTENCE_COVERAGE: f32 = 0.5;
 
 /// What the engine needs from an index. The in-memory [`BlockedIndex`] is
 /// the embedded default; a shared backend implements the same calls.
 pub trait SegmentIndex: Send + Sync {
     fn exact(&self, exact: u64) -> Option<ClusterId>;
-    /// Nearest indexed simhash within the radius (ties: lowest cluster id).
-    fn near(&self, simhash: u64) -> Option<NearMatch>;
+    /// Nearest indexed simhash within the radius (ties: lowest cluster id),
+    /// else the cluster that shares most of the segment's sentences.
+    fn near(&self, fp: &Fingerprint) -> Option<NearMatch>;
     /// Records one more segment with this fingerprint in `cluster`. The
     /// first one of an exact hash also enters the near tables when
     /// `fp.near_eligible()`.
@@ -59,6 +71,8 @@ pub struct BlockedIndex {
     blocks: Vec<(u32, u64)>,
     tables: Vec<HashMap<u64, Vec<NearEntry>>>,
     exact: HashMap<u64, ExactEntry>,
+    /// Sentence hash -> (cluster, distinct texts of that cluster with it).
+    sentences: HashMap<u64, (ClusterId, u32)>,
 }
 
 /// Largest supported radius: beyond it blocks get too short to be selective.
@@ -86,6 +100,7 @@ impl BlockedIndex {
             tables: vec![HashMap::new(); blocks.len()],
             blocks,
             exact: HashMap::new(),
+            sentences: HashMap::new(),
         }
     }
 
@@ -97,14 +112,8 @@ impl BlockedIndex {
         let (shift, mask) = self.blocks[table];
         (simhash >> shift) & mask
     }
-}
 
-impl SegmentIndex for BlockedIndex {
-    fn exact(&self, exact: u64) -> Option<ClusterId> {
-        self.exact.get(&exact).map(|e| e.cluster)
-    }
-
-    fn near(&self, simhash: u64) -> Option<NearMatch> {
+    fn near_simhash(&self, simhash: u64) -> Option<NearMatch> {
         let mut best: Option<NearMatch> = None;
         for (t, table) in self.tables.iter().enumerate() {
             let Some(bucket) = table.get(&self.key(t, simhash)) else {
@@ -130,10 +139,51 @@ impl SegmentIndex for BlockedIndex {
         best
     }
 
+    fn near_sentences(&self, fp: &Fingerprint) -> Option<NearMatch> {
+        let mut covered: Vec<(ClusterId, u32)> = Vec::new();
+        for s in &fp.sentences {
+            if let Some(&(cluster, _)) = self.sentences.get(&s.hash) {
+                match covered.iter_mut().find(|(c, _)| *c == cluster) {
+                    Some((_, n)) => *n += s.tokens,
+                    None => covered.push((cluster, s.tokens)),
+                }
+            }
+        }
+        let (cluster, tokens) = covered
+            .into_iter()
+            .max_by_key(|&(c, n)| (n, std::cmp::Reverse(c)))?;
+        let needed = (fp.tokens as f32 * MIN_SENTENCE_COVERAGE).ceil() as u32;
+        (tokens >= needed.max(1)).then(|| NearMatch {
+            cluster,
+            distance: fp.tokens.saturating_sub(tokens),
+        })
+    }
+}
+
+impl SegmentIndex for BlockedIndex {
+    fn exact(&self, exact: u64) -> Option<ClusterId> {
+        self.exact.get(&exact).map(|e| e.cluster)
+    }
+
+    fn near(&self, fp: &Fingerprint) -> Option<NearMatch> {
+        if fp.near_eligible() {
+            if let Some(m) = self.near_simhash(fp.simhash) {
+                return Some(m);
+            }
+        }
+        self.near_sentences(fp)
+    }
+
     fn insert(&mut self, fp: &Fingerprint, cluster: ClusterId) {
         if let Some(e) = self.exact.get_mut(&fp.exact) {
             e.refs += 1;
             return;
+        }
+        for sentence in &fp.sentences {
+            let e = self.sentences.entry(sentence.hash).or_insert((cluster, 0));
+            if e.0 == cluster {
+                e.1 += 1;
+            }
         }
         let near = fp.near_eligible();
         self.exact.insert(
@@ -165,6 +215,16 @@ impl SegmentIndex for BlockedIndex {
             return;
         }
         let e = self.exact.remove(&fp.exact).expect("entry present");
+        for sentence in &fp.sentences {
+            if let Some(s) = self.sentences.get_mut(&sentence.hash) {
+                if s.0 == e.cluster {
+                    s.1 -= 1;
+                    if s.1 == 0 {
+                        self.sentences.remove(&sentence.hash);
+                    }
+                }
+            }
+        }
         if !e.near {
             return;
         }
@@ -199,6 +259,7 @@ mod tests {
             exact,
             simhash,
             tokens: 20,
+            sentences: Vec::new(),
         }
     }
 
@@ -223,10 +284,46 @@ mod tests {
                     .map(|(i, s)| ((s ^ q).count_ones(), i as u64 + 1))
                     .filter(|(d, _)| *d <= radius)
                     .min();
-                let got = idx.near(q).map(|m| (m.distance, m.cluster));
+                let got = idx.near(&fp(u64::MAX, q)).map(|m| (m.distance, m.cluster));
                 prop_assert_eq!(got, expected);
             }
         }
+    }
+
+    #[test]
+    fn shared_sentences_covering_half_match() {
+        use crate::fingerprint::Sentence;
+        let s = |hash, tokens| Sentence { hash, tokens };
+        let mut idx = BlockedIndex::new(3);
+        let stored = Fingerprint {
+            exact: 1,
+            simhash: 0,
+            tokens: 30,
+            sentences: vec![s(10, 10), s(11, 10), s(12, 10)],
+        };
+        idx.insert(&stored, 4);
+        // Third sentence reworded: 20 of 30 tokens shared.
+        let reworded = Fingerprint {
+            exact: 2,
+            simhash: u64::MAX,
+            tokens: 30,
+            sentences: vec![s(10, 10), s(11, 10), s(99, 10)],
+        };
+        assert_eq!(
+            idx.near(&reworded),
+            Some(NearMatch {
+                cluster: 4,
+                distance: 10
+            })
+        );
+        // Only one sentence of three shared: not enough.
+        let other = Fingerprint {
+            sentences: vec![s(10, 10), s(98, 10), s(99, 10)],
+            ..reworded.clone()
+        };
+        assert_eq!(idx.near(&other), None);
+        idx.remove(&stored);
+        assert_eq!(idx.near(&reworded), None);
     }
 
     #[test]
@@ -237,25 +334,24 @@ mod tests {
         idx.insert(&a, 7);
         idx.remove(&a);
         assert_eq!(idx.exact(1), Some(7));
-        assert!(idx.near(0xfffe).is_some());
+        assert!(idx.near(&fp(9, 0xfffe)).is_some());
         idx.remove(&a);
         assert_eq!(idx.exact(1), None);
-        assert!(idx.near(0xfffe).is_none());
+        assert!(idx.near(&fp(9, 0xfffe)).is_none());
         assert!(idx.is_empty());
     }
 
     #[test]
     fn short_fingerprints_stay_out_of_near_tables() {
         let mut idx = BlockedIndex::new(3);
-        idx.insert(
-            &Fingerprint {
-                exact: 1,
-                simhash: 5,
-                tokens: 2,
-            },
-            1,
-        );
+        let short = Fingerprint {
+            exact: 1,
+            simhash: 5,
+            tokens: 2,
+            sentences: Vec::new(),
+        };
+        idx.insert(&short, 1);
         assert_eq!(idx.exact(1), Some(1));
-        assert!(idx.near(5).is_none());
+        assert!(idx.near(&Fingerprint { exact: 2, ..short }).is_none());
     }
 }
