@@ -19,7 +19,7 @@ use crate::cluster::{Cluster, ClusterId, Clusters, DocIdx, Member, SourceIdx};
 use crate::config::EngineConfig;
 use crate::document::{Document, Prepared};
 use crate::error::{Error, Result};
-use crate::fingerprint::{fingerprint, Fingerprint, Sentence};
+use crate::fingerprint::{fingerprint, Fingerprint};
 use crate::index::{BlockedIndex, SegmentIndex};
 use crate::labels::{
     ClusterInfo, ClusterPage, ClusterQuery, DocumentLabels, Occurrence, SegmentLabel, SourceCount,
@@ -584,11 +584,7 @@ impl State {
                     exact: s.exact,
                     simhash: s.simhash,
                     tokens: s.tokens,
-                    sentences: s
-                        .sentences
-                        .iter()
-                        .map(|&hash| Sentence { hash, tokens: 0 })
-                        .collect(),
+                    anchors: s.anchors.clone(),
                 };
                 self.clusters.ensure(s.cluster);
                 self.clusters.add(s.cluster, member, ordinal as u32);
@@ -826,7 +822,7 @@ fn stored_segment(s: &SegmentRecord) -> StoredSegment {
         exact: s.fingerprint.exact,
         simhash: s.fingerprint.simhash,
         tokens: s.fingerprint.tokens,
-        sentences: s.fingerprint.sentences.iter().map(|x| x.hash).collect(),
+        anchors: s.fingerprint.anchors.clone(),
         cluster: s.cluster,
         r#match: match s.matched {
             MatchKind::None => 0,

@@ -12,16 +12,13 @@ use crate::normalize::Normalized;
 /// boilerplate, so exact matching loses little.
 pub const MIN_NEAR_TOKENS: usize = 8;
 
-/// Sentences shorter than this take no part in sentence matching: short
-/// stock sentences ("Thank you.", "Read more.") recur everywhere.
-pub const MIN_SENTENCE_TOKENS: usize = 5;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sentence {
-    /// xxh3 of the sentence's normalised text.
-    pub hash: u64,
-    pub tokens: u32,
-}
+/// Words per anchor shingle. Four words are specific enough that two
+/// unrelated paragraphs rarely share one, short enough that an edited word
+/// destroys only four of them.
+pub const ANCHOR_SHINGLE: usize = 4;
+/// One shingle in `ANCHOR_SAMPLE` (chosen by hash, so the same in every
+/// copy) becomes an anchor: halves the index at little cost in recall.
+pub const ANCHOR_SAMPLE: u64 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -31,9 +28,9 @@ pub struct Fingerprint {
     /// bigrams in unspaced scripts).
     pub simhash: u64,
     pub tokens: u32,
-    /// Sentences of a multi-sentence segment, for matching a paragraph
-    /// whose other sentences were reworded, added or dropped.
-    pub sentences: Vec<Sentence>,
+    /// Sampled hashes of word 4-shingles (sorted, distinct), for matching
+    /// paragraphs with reworded, added or dropped words and sentences.
+    pub anchors: Vec<u64>,
 }
 
 impl Fingerprint {
@@ -50,26 +47,31 @@ pub fn fingerprint(n: &Normalized) -> Fingerprint {
         exact: xxh3_64(n.text.as_bytes()),
         simhash: simhash(n),
         tokens: n.token_count() as u32,
-        sentences: sentences(n),
+        anchors: anchors(n),
     }
 }
 
-fn sentences(n: &Normalized) -> Vec<Sentence> {
-    if n.sentence_ends.len() < 2 {
+/// Content-defined sample of the segment's word shingles. Segments too
+/// short for near matching get none.
+fn anchors(n: &Normalized) -> Vec<u64> {
+    let count = n.token_count();
+    if count < MIN_NEAR_TOKENS {
         return Vec::new();
     }
-    let mut from = 0usize;
-    let mut out = Vec::new();
-    for &end in &n.sentence_ends {
-        let end = end as usize;
-        if end - from >= MIN_SENTENCE_TOKENS {
-            out.push(Sentence {
-                hash: xxh3_64(n.span(from, end).as_bytes()),
-                tokens: (end - from) as u32,
-            });
-        }
-        from = end;
-    }
+    let hashes: Vec<u64> = (0..count).map(|i| xxh3_64(n.token(i).as_bytes())).collect();
+    let mut out: Vec<u64> = hashes
+        .windows(ANCHOR_SHINGLE)
+        .map(|w| {
+            let mut buf = [0u8; 8 * ANCHOR_SHINGLE];
+            for (chunk, h) in buf.chunks_exact_mut(8).zip(w) {
+                chunk.copy_from_slice(&h.to_le_bytes());
+            }
+            xxh3_64(&buf)
+        })
+        .filter(|h| h % ANCHOR_SAMPLE == 0)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
     out
 }
 

@@ -7,11 +7,12 @@
 //! probing each table with the query's block finds every candidate, and a
 //! popcount on the candidates settles the distance.
 //!
-//! A simhash of a paragraph moves by several bits for each edited word, so
-//! a paragraph whose sentence was reworded or dropped is often outside the
-//! radius. Multi-sentence paragraphs therefore also match by sentences: the
-//! cluster whose known sentences cover at least half of the paragraph's
-//! tokens, verbatim after normalisation, is a near match.
+//! A 64-bit simhash of a paragraph moves by several bits for each edited
+//! word, so most paragraphs with a reworded or dropped sentence fall
+//! outside any selective radius. Paragraphs therefore also match by
+//! anchors (sampled word 4-shingles, see `fingerprint`): the cluster that
+//! holds at least half of a paragraph's anchors, and at least two, is a
+//! near match.
 
 use std::collections::HashMap;
 
@@ -21,20 +22,22 @@ use crate::fingerprint::Fingerprint;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NearMatch {
     pub cluster: ClusterId,
-    /// Simhash matches: Hamming distance. Sentence matches: tokens of the
-    /// segment outside the shared sentences.
+    /// Simhash matches: Hamming distance. Anchor matches: the segment's
+    /// anchors that the cluster does not have.
     pub distance: u32,
 }
 
-/// Share of a segment's tokens that shared sentences must cover.
-pub const MIN_SENTENCE_COVERAGE: f32 = 0.5;
+/// Share of a segment's anchors a cluster must hold to match it.
+pub const MIN_ANCHOR_SHARE: f32 = 0.5;
+/// Fewest shared anchors for a match: one shared shingle is a phrase.
+pub const MIN_SHARED_ANCHORS: u32 = 2;
 
 /// What the engine needs from an index. The in-memory [`BlockedIndex`] is
 /// the embedded default; a shared backend implements the same calls.
 pub trait SegmentIndex: Send + Sync {
     fn exact(&self, exact: u64) -> Option<ClusterId>;
     /// Nearest indexed simhash within the radius (ties: lowest cluster id),
-    /// else the cluster that shares most of the segment's sentences.
+    /// else the cluster that holds most of the segment's anchors.
     fn near(&self, fp: &Fingerprint) -> Option<NearMatch>;
     /// Records one more segment with this fingerprint in `cluster`. The
     /// first one of an exact hash also enters the near tables when
@@ -71,8 +74,9 @@ pub struct BlockedIndex {
     blocks: Vec<(u32, u64)>,
     tables: Vec<HashMap<u64, Vec<NearEntry>>>,
     exact: HashMap<u64, ExactEntry>,
-    /// Sentence hash -> (cluster, distinct texts of that cluster with it).
-    sentences: HashMap<u64, (ClusterId, u32)>,
+    /// Anchor -> (first cluster that had it, distinct texts of that
+    /// cluster with it).
+    anchors: HashMap<u64, (ClusterId, u32)>,
 }
 
 /// Largest supported radius: beyond it blocks get too short to be selective.
@@ -100,7 +104,7 @@ impl BlockedIndex {
             tables: vec![HashMap::new(); blocks.len()],
             blocks,
             exact: HashMap::new(),
-            sentences: HashMap::new(),
+            anchors: HashMap::new(),
         }
     }
 
@@ -139,23 +143,24 @@ impl BlockedIndex {
         best
     }
 
-    fn near_sentences(&self, fp: &Fingerprint) -> Option<NearMatch> {
-        let mut covered: Vec<(ClusterId, u32)> = Vec::new();
-        for s in &fp.sentences {
-            if let Some(&(cluster, _)) = self.sentences.get(&s.hash) {
-                match covered.iter_mut().find(|(c, _)| *c == cluster) {
-                    Some((_, n)) => *n += s.tokens,
-                    None => covered.push((cluster, s.tokens)),
+    fn near_anchors(&self, fp: &Fingerprint) -> Option<NearMatch> {
+        let mut votes: Vec<(ClusterId, u32)> = Vec::new();
+        for a in &fp.anchors {
+            if let Some(&(cluster, _)) = self.anchors.get(a) {
+                match votes.iter_mut().find(|(c, _)| *c == cluster) {
+                    Some((_, n)) => *n += 1,
+                    None => votes.push((cluster, 1)),
                 }
             }
         }
-        let (cluster, tokens) = covered
+        let (cluster, shared) = votes
             .into_iter()
             .max_by_key(|&(c, n)| (n, std::cmp::Reverse(c)))?;
-        let needed = (fp.tokens as f32 * MIN_SENTENCE_COVERAGE).ceil() as u32;
-        (tokens >= needed.max(1)).then(|| NearMatch {
+        let total = fp.anchors.len() as u32;
+        let needed = ((total as f32 * MIN_ANCHOR_SHARE).ceil() as u32).max(MIN_SHARED_ANCHORS);
+        (shared >= needed).then(|| NearMatch {
             cluster,
-            distance: fp.tokens.saturating_sub(tokens),
+            distance: total - shared,
         })
     }
 }
@@ -171,7 +176,7 @@ impl SegmentIndex for BlockedIndex {
                 return Some(m);
             }
         }
-        self.near_sentences(fp)
+        self.near_anchors(fp)
     }
 
     fn insert(&mut self, fp: &Fingerprint, cluster: ClusterId) {
@@ -179,8 +184,8 @@ impl SegmentIndex for BlockedIndex {
             e.refs += 1;
             return;
         }
-        for sentence in &fp.sentences {
-            let e = self.sentences.entry(sentence.hash).or_insert((cluster, 0));
+        for anchor in &fp.anchors {
+            let e = self.anchors.entry(*anchor).or_insert((cluster, 0));
             if e.0 == cluster {
                 e.1 += 1;
             }
@@ -215,12 +220,12 @@ impl SegmentIndex for BlockedIndex {
             return;
         }
         let e = self.exact.remove(&fp.exact).expect("entry present");
-        for sentence in &fp.sentences {
-            if let Some(s) = self.sentences.get_mut(&sentence.hash) {
-                if s.0 == e.cluster {
-                    s.1 -= 1;
-                    if s.1 == 0 {
-                        self.sentences.remove(&sentence.hash);
+        for anchor in &fp.anchors {
+            if let Some(a) = self.anchors.get_mut(anchor) {
+                if a.0 == e.cluster {
+                    a.1 -= 1;
+                    if a.1 == 0 {
+                        self.anchors.remove(anchor);
                     }
                 }
             }
@@ -259,7 +264,7 @@ mod tests {
             exact,
             simhash,
             tokens: 20,
-            sentences: Vec::new(),
+            anchors: Vec::new(),
         }
     }
 
@@ -291,39 +296,43 @@ mod tests {
     }
 
     #[test]
-    fn shared_sentences_covering_half_match() {
-        use crate::fingerprint::Sentence;
-        let s = |hash, tokens| Sentence { hash, tokens };
+    fn clusters_holding_half_the_anchors_match() {
         let mut idx = BlockedIndex::new(3);
         let stored = Fingerprint {
             exact: 1,
             simhash: 0,
             tokens: 30,
-            sentences: vec![s(10, 10), s(11, 10), s(12, 10)],
+            anchors: vec![10, 11, 12, 13, 14, 15],
         };
         idx.insert(&stored, 4);
-        // Third sentence reworded: 20 of 30 tokens shared.
-        let reworded = Fingerprint {
+        // Three of six anchors destroyed by edits: still a match.
+        let edited = Fingerprint {
             exact: 2,
             simhash: u64::MAX,
             tokens: 30,
-            sentences: vec![s(10, 10), s(11, 10), s(99, 10)],
+            anchors: vec![10, 11, 12, 97, 98, 99],
         };
         assert_eq!(
-            idx.near(&reworded),
+            idx.near(&edited),
             Some(NearMatch {
                 cluster: 4,
-                distance: 10
+                distance: 3
             })
         );
-        // Only one sentence of three shared: not enough.
+        // Two of six: not enough.
         let other = Fingerprint {
-            sentences: vec![s(10, 10), s(98, 10), s(99, 10)],
-            ..reworded.clone()
+            anchors: vec![10, 11, 95, 96, 98, 99],
+            ..edited.clone()
         };
         assert_eq!(idx.near(&other), None);
+        // One shared phrase in a short segment: not enough either.
+        let short = Fingerprint {
+            anchors: vec![10],
+            ..edited.clone()
+        };
+        assert_eq!(idx.near(&short), None);
         idx.remove(&stored);
-        assert_eq!(idx.near(&reworded), None);
+        assert_eq!(idx.near(&edited), None);
     }
 
     #[test]
@@ -348,7 +357,7 @@ mod tests {
             exact: 1,
             simhash: 5,
             tokens: 2,
-            sentences: Vec::new(),
+            anchors: Vec::new(),
         };
         idx.insert(&short, 1);
         assert_eq!(idx.exact(1), Some(1));

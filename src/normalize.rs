@@ -16,8 +16,6 @@ pub struct Normalized {
     pub text: String,
     /// Byte ranges of the tokens in `text`.
     pub tokens: Vec<(u32, u32)>,
-    /// Token count at the end of each sentence (the last one is the total).
-    pub sentence_ends: Vec<u32>,
 }
 
 impl Normalized {
@@ -28,20 +26,12 @@ impl Normalized {
     pub fn token_count(&self) -> usize {
         self.tokens.len()
     }
-    /// Normalised text of tokens `from..to`.
-    pub fn span(&self, from: usize, to: usize) -> &str {
-        if from >= to {
-            return "";
-        }
-        &self.text[self.tokens[from].0 as usize..self.tokens[to - 1].1 as usize]
-    }
 }
 
 /// Normalises `input` into `out` (cleared first).
 pub fn normalize(input: &str, out: &mut Normalized) {
     out.text.clear();
     out.tokens.clear();
-    out.sentence_ends.clear();
     let mut w = Writer {
         out,
         start: None,
@@ -53,7 +43,6 @@ pub fn normalize(input: &str, out: &mut Normalized) {
         feed(input.nfkc(), &mut w);
     }
     w.end_token();
-    w.end_sentence();
 }
 
 fn feed(chars: impl Iterator<Item = char>, w: &mut Writer<'_>) {
@@ -76,9 +65,6 @@ fn feed(chars: impl Iterator<Item = char>, w: &mut Writer<'_>) {
                 // Apostrophe inside a word: "don't" -> "dont".
             } else {
                 w.end_token();
-                if matches!(c, '.' | '!' | '?') {
-                    w.end_sentence();
-                }
             }
         } else if c.is_numeric() {
             w.digit();
@@ -99,9 +85,6 @@ fn feed(chars: impl Iterator<Item = char>, w: &mut Writer<'_>) {
             // Typographic apostrophe inside a word.
         } else {
             w.end_token();
-            if matches!(c, '。' | '！' | '？' | '…' | '؟' | '।') {
-                w.end_sentence();
-            }
         }
     }
 }
@@ -131,12 +114,6 @@ impl Writer<'_> {
         if !self.in_number {
             self.out.text.push('0');
             self.in_number = true;
-        }
-    }
-    fn end_sentence(&mut self) {
-        let n = self.out.tokens.len() as u32;
-        if self.out.sentence_ends.last().is_none_or(|&last| last < n) {
-            self.out.sentence_ends.push(n);
         }
     }
     fn end_token(&mut self) {
@@ -209,16 +186,6 @@ mod tests {
     fn nfkc_and_full_width() {
         assert_eq!(norm("ＡＢＣ　ｄｅｆ ﬁne").0, "abc def fine");
         assert_eq!(norm("Ça C'EST l’été").0, "ça cest lété");
-    }
-
-    #[test]
-    fn sentence_ends_count_tokens() {
-        let mut n = Normalized::default();
-        normalize("One two. Three, 3.5 four! Five", &mut n);
-        assert_eq!(n.sentence_ends, vec![2, 5, 6]);
-        assert_eq!(n.span(2, 5), "three 0 four");
-        normalize("東京は晴れ。大阪は雨", &mut n);
-        assert_eq!(n.sentence_ends, vec![5, 9]);
     }
 
     #[test]

@@ -1,0 +1,119 @@
+//! Shared test support: a real server on an ephemeral port, a real client,
+//! and fixtures written for these tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chaff::config::EngineConfig;
+use chaff::proto::v1 as pb;
+use chaff::proto::v1::chaff_client::ChaffClient;
+use chaff::server::{serve, ServeOptions};
+use chaff::Engine;
+use prost_types::Timestamp;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+pub mod fixtures;
+
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts the real gRPC server, in memory, on 127.0.0.1:0.
+    pub async fn start() -> TestServer {
+        Self::start_with(EngineConfig::default(), 4 << 20).await
+    }
+
+    pub async fn start_with(config: EngineConfig, max_message_bytes: usize) -> TestServer {
+        let engine = Arc::new(Engine::ephemeral(config).expect("engine"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let opts = ServeOptions {
+            max_message_bytes,
+            drain_timeout: Duration::from_secs(5),
+        };
+        let handle = tokio::spawn(serve(engine, listener, opts, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        tonic::transport::Endpoint::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub async fn client(&self) -> ChaffClient<Channel> {
+        ChaffClient::new(self.channel().await)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.handle
+            .take()
+            .unwrap()
+            .await
+            .expect("join")
+            .expect("server ended cleanly");
+    }
+}
+
+pub fn ts(seconds: i64) -> Option<Timestamp> {
+    Some(Timestamp { seconds, nanos: 0 })
+}
+
+pub fn doc(id: &str, source: &str, published: i64, paragraphs: &[String]) -> pb::Document {
+    pb::Document {
+        id: id.into(),
+        source: source.into(),
+        url: format!("https://{source}/{id}"),
+        published_at: ts(published),
+        body: Some(pb::document::Body::Text(paragraphs.join("\n\n"))),
+    }
+}
+
+pub async fn ingest(c: &mut ChaffClient<Channel>, d: pb::Document) -> pb::DocumentLabels {
+    c.analyze(pb::AnalyzeRequest {
+        document: Some(d),
+        mode: pb::Mode::Ingest as i32,
+    })
+    .await
+    .expect("analyze")
+    .into_inner()
+    .labels
+    .expect("labels")
+}
+
+pub async fn get(c: &mut ChaffClient<Channel>, id: &str) -> pb::DocumentLabels {
+    c.get_document(pb::GetDocumentRequest {
+        id: id.into(),
+        include_text: false,
+    })
+    .await
+    .expect("get document")
+    .into_inner()
+    .labels
+    .expect("labels")
+}
+
+pub fn labels(l: &pb::DocumentLabels) -> Vec<pb::Label> {
+    l.segments.iter().map(|s| s.label()).collect()
+}

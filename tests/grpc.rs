@@ -1,0 +1,615 @@
+//! The real server on an ephemeral port, driven by the generated client.
+
+mod common;
+
+use chaff::config::EngineConfig;
+use chaff::proto::v1 as pb;
+use common::fixtures::{appeal, article, republish};
+use common::{doc, get, ingest, labels, ts, TestServer};
+use pb::Label::{Boilerplate, Editorial, Syndicated};
+use tonic::Code;
+
+const OUTLET: &str = "dailyledger.example";
+const DAY: i64 = 86_400;
+const T0: i64 = 1_735_000_000;
+
+/// Article `i` of the outlet: three paragraphs of its own, then the appeal.
+fn outlet_article(i: usize, variant: usize) -> Vec<String> {
+    let mut p = article(i as u64, 3);
+    p.extend(appeal(variant));
+    p
+}
+
+#[tokio::test]
+async fn donation_appeal_becomes_boilerplate_and_articles_stay_editorial() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    // Variants: as written, another date, a reworded sentence, a dropped one.
+    let variants = [0, 1, 2, 3, 0, 2];
+    let mut seen = Vec::new();
+    for (i, v) in variants.iter().enumerate() {
+        let l = ingest(
+            &mut c,
+            doc(
+                &format!("a{i}"),
+                OUTLET,
+                T0 + i as i64 * DAY,
+                &outlet_article(i, *v),
+            ),
+        )
+        .await;
+        seen.push(l);
+    }
+    // Streaming view: the first two articles cannot know yet.
+    assert_eq!(labels(&seen[0]), vec![Editorial; 7]);
+    assert_eq!(labels(&seen[1])[3..], [Editorial; 4]);
+    // From the third article on (the default threshold), the appeal is
+    // boilerplate in every variant, the articles' own text is editorial.
+    for (i, l) in seen.iter().enumerate().skip(2) {
+        assert_eq!(labels(l)[..3], [Editorial; 3], "article {i}: {l:?}");
+        assert_eq!(labels(l)[3..], [Boilerplate; 4], "article {i}: {l:?}");
+        assert!(l.segments[3..].iter().all(|s| s.source_documents >= 3));
+        let s = l.summary.as_ref().unwrap();
+        assert!(
+            s.boilerplate_share > 0.2 && s.editorial_share > 0.5,
+            "{s:?}"
+        );
+    }
+    // The reworded and the shortened paragraphs joined the original clusters.
+    let reworded = &seen[2].segments[4];
+    assert_eq!(reworded.r#match(), pb::MatchKind::Near);
+    assert_eq!(reworded.cluster, seen[0].segments[4].cluster);
+    assert_eq!(seen[3].segments[5].cluster, seen[0].segments[5].cluster);
+    // Retroactive: the first article's appeal is boilerplate now.
+    let first = get(&mut c, "a0").await;
+    assert_eq!(
+        labels(&first),
+        vec![
+            Editorial,
+            Editorial,
+            Editorial,
+            Boilerplate,
+            Boilerplate,
+            Boilerplate,
+            Boilerplate
+        ]
+    );
+    // Offsets point at the text that was sent.
+    let text = outlet_article(0, 0).join("\n\n");
+    let s = &first.segments[6];
+    assert_eq!(&text[s.start as usize..s.end as usize], "Remind me later.");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn republished_story_is_syndicated_with_the_original_as_first_seen() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let story = article(100, 4);
+    let original = ingest(&mut c, doc("orig", "wire.example", T0, &story)).await;
+    assert_eq!(labels(&original), vec![Editorial; 4]);
+    let copy = ingest(
+        &mut c,
+        doc("copy", "portal.example", T0 + 3600, &republish(&story)),
+    )
+    .await;
+    assert_eq!(
+        labels(&copy),
+        vec![Editorial, Syndicated, Syndicated, Syndicated, Syndicated],
+        "{copy:?}"
+    );
+    for s in &copy.segments[1..] {
+        let f = s.first_seen.as_ref().expect("first_seen");
+        assert_eq!(
+            (f.document_id.as_str(), f.source.as_str()),
+            ("orig", "wire.example")
+        );
+        assert_eq!(f.published_at, ts(T0));
+    }
+    let summary = copy.summary.unwrap();
+    assert_eq!(summary.main_origin.unwrap().document_id, "orig");
+    assert!(summary.syndicated_share > 0.7);
+    // The origin stays editorial and reports who carries it.
+    let original = get(&mut c, "orig").await;
+    assert_eq!(labels(&original), vec![Editorial; 4]);
+    assert!(original
+        .segments
+        .iter()
+        .all(|s| s.other_sources == 1 && s.first_seen.is_none()));
+    // A copy of the copy points to the first publisher.
+    let copy2 = ingest(
+        &mut c,
+        doc(
+            "copy2",
+            "aggregator.example",
+            T0 + 7200,
+            &republish(&story)[1..],
+        ),
+    )
+    .await;
+    assert!(
+        copy2.segments.iter().all(
+            |s| s.label() == Syndicated && s.first_seen.as_ref().unwrap().document_id == "orig"
+        ),
+        "{copy2:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn copy_that_arrives_before_its_original_points_to_it_once_it_arrives() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let story = article(200, 3);
+    let early = ingest(
+        &mut c,
+        doc("copy", "portal.example", T0 + 3600, &republish(&story)),
+    )
+    .await;
+    assert_eq!(labels(&early), vec![Editorial; 4]);
+    let original = ingest(&mut c, doc("orig", "wire.example", T0, &story)).await;
+    assert_eq!(labels(&original), vec![Editorial; 3], "{original:?}");
+    let copy = get(&mut c, "copy").await;
+    assert_eq!(
+        labels(&copy),
+        vec![Editorial, Syndicated, Syndicated, Syndicated]
+    );
+    assert!(copy.segments[1..]
+        .iter()
+        .all(|s| s.first_seen.as_ref().unwrap().document_id == "orig"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn recrawls_replace_and_deletes_remove_their_contribution() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    // The same article crawled five times: one document, not five.
+    for _ in 0..5 {
+        let l = ingest(&mut c, doc("a0", OUTLET, T0, &outlet_article(0, 0))).await;
+        assert_eq!(labels(&l), vec![Editorial; 7]);
+        assert!(l.segments.iter().all(|s| s.cluster_documents == 1));
+    }
+    let stats = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
+    assert_eq!((stats.documents, stats.segments), (1, 7));
+    for i in 1..3 {
+        ingest(
+            &mut c,
+            doc(
+                &format!("a{i}"),
+                OUTLET,
+                T0 + i * DAY,
+                &outlet_article(i as usize, 0),
+            ),
+        )
+        .await;
+    }
+    assert_eq!(labels(&get(&mut c, "a0").await)[3], Boilerplate);
+    // Takedown of one article: the appeal is back under the threshold.
+    let deleted = c
+        .delete_document(pb::DeleteDocumentRequest { id: "a2".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.segments, 7);
+    let a0 = get(&mut c, "a0").await;
+    assert_eq!(labels(&a0)[3], Editorial);
+    assert_eq!(a0.segments[3].source_documents, 2);
+    let err = c
+        .get_document(pb::GetDocumentRequest {
+            id: "a2".into(),
+            include_text: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = c
+        .delete_document(pb::DeleteDocumentRequest { id: "a2".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let stats = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
+    assert_eq!((stats.documents, stats.segments), (2, 14));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn dry_run_labels_without_changing_the_index() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    for i in 0..3 {
+        ingest(
+            &mut c,
+            doc(
+                &format!("a{i}"),
+                OUTLET,
+                T0 + i * DAY,
+                &outlet_article(i as usize, 0),
+            ),
+        )
+        .await;
+    }
+    let before = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
+    let r = c
+        .analyze(pb::AnalyzeRequest {
+            document: Some(doc("probe", OUTLET, T0 + 9 * DAY, &outlet_article(9, 1))),
+            mode: pb::Mode::DryRun as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .labels
+        .unwrap();
+    assert_eq!(
+        labels(&r),
+        vec![
+            Editorial,
+            Editorial,
+            Editorial,
+            Boilerplate,
+            Boilerplate,
+            Boilerplate,
+            Boilerplate
+        ]
+    );
+    let after = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
+    let counts =
+        |s: &pb::StatsResponse| (s.documents, s.segments, s.clusters, s.indexed_fingerprints);
+    assert_eq!(counts(&before), counts(&after));
+    let err = c
+        .get_document(pb::GetDocumentRequest {
+            id: "probe".into(),
+            include_text: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
+    let mut config = EngineConfig::default();
+    config.limits.max_document_bytes = 10_000;
+    config.limits.max_segments = 50;
+    let server = TestServer::start_with(config, 64 << 10).await;
+    let mut c = server.client().await;
+    let analyze = |d: pb::Document| pb::AnalyzeRequest {
+        document: Some(d),
+        mode: 0,
+    };
+    let cases: Vec<(pb::AnalyzeRequest, Code, &str)> = vec![
+        (
+            analyze(doc("e", OUTLET, T0, &[])),
+            Code::InvalidArgument,
+            "no text",
+        ),
+        (
+            analyze(doc("e", OUTLET, T0, &["  \n\n ".into()])),
+            Code::InvalidArgument,
+            "no text",
+        ),
+        (
+            analyze(doc("", OUTLET, T0, &article(1, 1))),
+            Code::InvalidArgument,
+            "id is empty",
+        ),
+        (
+            analyze(doc("big", OUTLET, T0, &["word ".repeat(3000)])),
+            Code::ResourceExhausted,
+            "max-document-bytes",
+        ),
+        (
+            analyze(doc("many", OUTLET, T0, &vec!["x".to_string(); 51])),
+            Code::ResourceExhausted,
+            "max-segments",
+        ),
+        (
+            analyze(pb::Document {
+                published_at: Some(prost_types::Timestamp {
+                    seconds: 0,
+                    nanos: -5,
+                }),
+                ..doc("t", OUTLET, T0, &article(1, 1))
+            }),
+            Code::InvalidArgument,
+            "nanos",
+        ),
+        (
+            analyze(pb::Document {
+                source: String::new(),
+                url: String::new(),
+                ..doc("s", OUTLET, T0, &article(1, 1))
+            }),
+            Code::InvalidArgument,
+            "source",
+        ),
+        (
+            pb::AnalyzeRequest {
+                document: None,
+                mode: 0,
+            },
+            Code::InvalidArgument,
+            "document",
+        ),
+        (
+            pb::AnalyzeRequest {
+                document: Some(doc("m", OUTLET, T0, &article(1, 1))),
+                mode: 42,
+            },
+            Code::InvalidArgument,
+            "mode",
+        ),
+    ];
+    for (req, code, needle) in cases {
+        let err = c.analyze(req).await.unwrap_err();
+        assert_eq!(err.code(), code, "{err:?}");
+        assert!(
+            err.message().contains(needle),
+            "{needle:?} not in {:?}",
+            err.message()
+        );
+    }
+    // Over the transport's message limit.
+    let err = c
+        .analyze(analyze(doc("huge", OUTLET, T0, &["y".repeat(100 << 10)])))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.code(), Code::ResourceExhausted | Code::OutOfRange),
+        "{err:?}"
+    );
+    // Still serving.
+    let ok = ingest(&mut c, doc("fine", OUTLET, T0, &article(1, 2))).await;
+    assert_eq!(ok.segments.len(), 2);
+    // The source defaults to the registrable domain of the url.
+    let l = ingest(
+        &mut c,
+        pb::Document {
+            source: String::new(),
+            url: "https://news.bbc.co.uk/x".into(),
+            ..doc("u", "", T0, &article(2, 1))
+        },
+    )
+    .await;
+    assert_eq!(l.source, "bbc.co.uk");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stream_answers_batches_in_order_with_per_document_errors() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let batches: Vec<pb::AnalyzeStreamRequest> = (0..4)
+        .map(|b| pb::AnalyzeStreamRequest {
+            documents: (0..3)
+                .map(|i| {
+                    let n = b * 3 + i;
+                    if n == 4 {
+                        doc("", OUTLET, T0, &article(1, 1)) // refused
+                    } else {
+                        doc(
+                            &format!("a{n}"),
+                            OUTLET,
+                            T0 + n as i64,
+                            &outlet_article(n, 0),
+                        )
+                    }
+                })
+                .collect(),
+            mode: 0,
+        })
+        .collect();
+    let mut responses = c
+        .analyze_stream(tokio_stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut n = 0;
+    let mut batch = 0;
+    while let Some(r) = responses.message().await.unwrap() {
+        assert_eq!(r.batch, batch);
+        assert_eq!(r.results.len(), 3);
+        for res in r.results {
+            match res.outcome.unwrap() {
+                pb::document_result::Outcome::Labels(l) => {
+                    assert_eq!(l.id, format!("a{n}"));
+                    let expected = if n >= 2 { Boilerplate } else { Editorial };
+                    assert_eq!(labels(&l)[3], expected, "doc {n}");
+                }
+                pb::document_result::Outcome::Error(e) => {
+                    assert_eq!(n, 4);
+                    assert_eq!(e.code, Code::InvalidArgument as i32);
+                    assert!(e.message.contains("id"));
+                }
+            }
+            n += 1;
+        }
+        batch += 1;
+    }
+    assert_eq!(n, 12);
+    let stats = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
+    assert_eq!(stats.documents, 11);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn clusters_list_and_page_by_source_and_label() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    for i in 0..4 {
+        ingest(
+            &mut c,
+            doc(
+                &format!("a{i}"),
+                OUTLET,
+                T0 + i * DAY,
+                &outlet_article(i as usize, 0),
+            ),
+        )
+        .await;
+    }
+    ingest(
+        &mut c,
+        doc("other", "elsewhere.example", T0, &article(77, 2)),
+    )
+    .await;
+    let list = |page_token: String| pb::ListClustersRequest {
+        source: OUTLET.into(),
+        label: pb::Label::Boilerplate as i32,
+        min_documents: 0,
+        page_size: 3,
+        page_token,
+    };
+    let first = c
+        .list_clusters(list(String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.clusters.len(), 3);
+    assert!(!first.next_page_token.is_empty());
+    let second = c
+        .list_clusters(list(first.next_page_token.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.clusters.len(), 1);
+    assert!(second.next_page_token.is_empty());
+    let all: Vec<_> = first.clusters.iter().chain(&second.clusters).collect();
+    assert!(all
+        .iter()
+        .all(|c| c.documents == 4 && c.label() == Boilerplate));
+    assert!(all.iter().any(|c| c.representative == "Remind me later."));
+    let appeal_first = &all[0];
+    assert_eq!(appeal_first.first_seen.as_ref().unwrap().document_id, "a0");
+    let one = c
+        .get_cluster(pb::GetClusterRequest {
+            id: appeal_first.id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(&one, *appeal_first);
+    assert_eq!(
+        one.per_source,
+        vec![pb::SourceCount {
+            source: OUTLET.into(),
+            documents: 4
+        }]
+    );
+    let err = c
+        .get_cluster(pb::GetClusterRequest { id: 999_999 })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = c.list_clusters(list("garbage".into())).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let editorial = c
+        .list_clusters(pb::ListClustersRequest {
+            label: pb::Label::Editorial as i32,
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(editorial.clusters.len(), 4 * 3 + 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn health_reflection_and_compression_work_for_generic_clients() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let server = TestServer::start().await;
+    let channel = server.channel().await;
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", "chaff.v1.Chaff"] {
+        let r = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+    }
+    let mut reflection = ServerReflectionClient::new(channel.clone());
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut resp = reflection
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        resp.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        names.contains(&"chaff.v1.Chaff") && names.contains(&"grpc.health.v1.Health"),
+        "{names:?}"
+    );
+    // v1alpha too, for older tools.
+    let mut alpha =
+        tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient::new(
+            channel.clone(),
+        );
+    let req = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            ),
+        ),
+    };
+    assert!(alpha
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap()
+        .is_some());
+    for enc in [
+        tonic::codec::CompressionEncoding::Gzip,
+        tonic::codec::CompressionEncoding::Zstd,
+    ] {
+        let mut c = chaff::proto::v1::chaff_client::ChaffClient::new(channel.clone())
+            .send_compressed(enc)
+            .accept_compressed(enc);
+        let l = ingest(&mut c, doc(&format!("{enc:?}"), OUTLET, T0, &article(5, 3))).await;
+        assert_eq!(l.segments.len(), 3);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn deadlines_are_honoured() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let mut req = tonic::Request::new(pb::StatsRequest {});
+    req.set_timeout(std::time::Duration::from_nanos(1));
+    // An expired deadline is reported as such, not as success.
+    match c.stats(req).await {
+        Err(e) => assert!(
+            matches!(e.code(), Code::DeadlineExceeded | Code::Cancelled),
+            "{e:?}"
+        ),
+        Ok(_) => {} // answered within a nanosecond: nothing to check
+    }
+    server.stop().await;
+}
