@@ -30,6 +30,7 @@ pub use error::{Error, Result};
 /// Generated protobuf and gRPC code.
 pub mod proto {
     /// The public API, package `chaff.v1`.
+    #[allow(clippy::large_enum_variant)]
     pub mod v1 {
         tonic::include_proto!("chaff.v1");
     }

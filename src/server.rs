@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -93,6 +93,9 @@ impl Chaff for ChaffService {
         &self,
         req: Request<Streaming<pb::AnalyzeStreamRequest>>,
     ) -> Result<Response<Self::AnalyzeStreamStream>, Status> {
+        // A stream's deadline covers the whole call; tonic enforces it only
+        // until the response headers, so batches check it themselves.
+        let deadline = deadline(req.metadata());
         let mut input = req.into_inner();
         // One response in the channel at a time: the next batch is read only
         // when the previous answer has been taken, so a slow reader stalls
@@ -110,6 +113,14 @@ impl Chaff for ChaffService {
                         return;
                     }
                 };
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    let _ = tx
+                        .send(Err(Status::deadline_exceeded(format!(
+                            "the call's deadline passed after {batch} batches; open a new stream"
+                        ))))
+                        .await;
+                    return;
+                }
                 let response = match dry_run(req.mode) {
                     Ok(dry) => analyze_batch(engine.clone(), batch, req.documents, dry).await,
                     Err(s) => Err(s),
@@ -196,6 +207,23 @@ impl Chaff for ChaffService {
         let s = self.run(|e| Ok(e.stats())).await?;
         Ok(Response::new(convert::stats_to_pb(s)))
     }
+}
+
+/// The instant a call's `grpc-timeout` header runs out.
+fn deadline(meta: &tonic::metadata::MetadataMap) -> Option<Instant> {
+    let v = meta.get("grpc-timeout")?.to_str().ok()?;
+    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = num.parse().ok()?;
+    let d = match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    };
+    Instant::now().checked_add(d)
 }
 
 fn require_id(id: &str) -> Result<(), Status> {

@@ -51,6 +51,8 @@ pub enum Write {
 }
 
 type Ack = mpsc::SyncSender<Result<(), String>>;
+/// Writes of one caller and where to acknowledge them.
+type Job = (Vec<Write>, Ack);
 
 /// A pending group commit; `wait` returns once the writes are durable.
 pub struct Ticket(mpsc::Receiver<Result<(), String>>);
@@ -69,7 +71,7 @@ impl Ticket {
 
 pub struct Store {
     db: Arc<Database>,
-    tx: Mutex<Option<mpsc::Sender<(Vec<Write>, Ack)>>>,
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     durable: bool,
 }
@@ -180,7 +182,7 @@ impl Drop for Store {
     }
 }
 
-fn writer_loop(db: &Database, rx: mpsc::Receiver<(Vec<Write>, Ack)>) {
+fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -201,7 +203,7 @@ fn writer_loop(db: &Database, rx: mpsc::Receiver<(Vec<Write>, Ack)>) {
     }
 }
 
-fn commit(db: &Database, group: &[(Vec<Write>, Ack)]) -> Result<(), String> {
+fn commit(db: &Database, group: &[Job]) -> Result<(), String> {
     let run = || -> Result<(), redb::Error> {
         let txn = db.begin_write()?;
         {

@@ -41,8 +41,8 @@ pub type Outcome = Result<DocumentLabels, String>;
 pub enum Backend {
     Local(Arc<Engine>),
     Remote {
-        client: ChaffClient<Channel>,
-        rt: Runtime,
+        client: Box<ChaffClient<Channel>>,
+        rt: Box<Runtime>,
     },
 }
 
@@ -80,7 +80,10 @@ impl Backend {
                     .accept_compressed(CompressionEncoding::Gzip)
                     .max_decoding_message_size(t.max_message_bytes)
                     .max_encoding_message_size(t.max_message_bytes);
-                Ok(Backend::Remote { client, rt })
+                Ok(Backend::Remote {
+                    client: Box::new(client),
+                    rt: Box::new(rt),
+                })
             }
         }
     }

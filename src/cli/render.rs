@@ -88,12 +88,12 @@ pub fn clusters(list: &[ClusterInfo]) -> String {
             })
             .unwrap_or_default();
         out.push_str(&format!(
-            "{:>8} {:>6} {:>5} {} {:<20} {}\n",
+            "{:>8} {:>6} {:>5} {} {:<32} {}\n",
             c.id,
             c.documents,
             c.sources,
             label_style(c.label).apply_to(format!("{:<11}", c.label.as_str())),
-            snippet(&first, 20),
+            snippet(&first, 32),
             snippet(&c.representative, 70)
         ));
     }

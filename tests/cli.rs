@@ -1,0 +1,292 @@
+//! The `chaff` command line, run as a process.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::ServerProcess;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn chaff(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chaff"))
+        .args(args)
+        .env_remove("CHAFF_SERVER")
+        .env_remove("CHAFF_DATA_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chaff")
+}
+
+fn ok(args: &[&str]) -> (String, String) {
+    let out = chaff(args);
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert!(out.status.success(), "chaff {args:?} failed:\n{stderr}");
+    (stdout, stderr)
+}
+
+fn jsonl(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+fn label_letters(doc: &serde_json::Value) -> String {
+    doc["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap().chars().next().unwrap())
+        .collect()
+}
+
+#[test]
+fn check_labels_an_article_against_an_ingested_outlet() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let news = fixture("news.jsonl");
+    let (_, summary) = ok(&["ingest", news.to_str().unwrap(), "--data-dir", data]);
+    assert!(
+        summary.contains("ingested 6 documents (37 segments)"),
+        "{summary}"
+    );
+    let article = fixture("article.txt");
+    let (out, _) = ok(&[
+        "check",
+        article.to_str().unwrap(),
+        "--source",
+        "dailyledger.example",
+        "--data-dir",
+        data,
+    ]);
+    // Piped: plain text, no colour codes.
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 7, "{out}");
+    assert!(
+        lines[0].starts_with("editorial") && lines[1].starts_with("editorial"),
+        "{out}"
+    );
+    assert!(
+        lines[2..6].iter().all(|l| l.starts_with("boilerplate")),
+        "{out}"
+    );
+    assert!(lines[6].contains("boilerplate 7"), "{out}");
+    // JSON, from stdin, and the dry run changed nothing.
+    let text = std::fs::read_to_string(&article).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chaff"))
+        .args([
+            "check",
+            "--json",
+            "--url",
+            "https://www.dailyledger.example/x",
+            "--data-dir",
+            data,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["source"], "dailyledger.example");
+    assert_eq!(label_letters(&doc), "eebbbb");
+    let s = &doc["segments"][5];
+    assert_eq!(
+        &text[s["start"].as_u64().unwrap() as usize..s["end"].as_u64().unwrap() as usize],
+        "Remind me later."
+    );
+    let (stats, _) = ok(&["stats", "--json", "--data-dir", data]);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["documents"], 6);
+    assert_eq!(stats["durable"], true);
+}
+
+#[test]
+fn ingest_names_the_bad_line_and_skip_bad_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("docs.jsonl");
+    let good = std::fs::read_to_string(fixture("news.jsonl")).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.insert(2, r#"{"id": "broken", "text": "#);
+    lines.insert(
+        4,
+        r#"{"id": "empty", "source": "x.example", "text": "   "}"#,
+    );
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let data = dir.path().join("data");
+    let args = [
+        "ingest",
+        input.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let out = chaff(&args);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3") && err.contains("--skip-bad"),
+        "{err}"
+    );
+    let mut skip = args.to_vec();
+    skip.push("--skip-bad");
+    let (_, summary) = ok(&skip);
+    assert!(summary.contains("2 bad records skipped"), "{summary}");
+    assert!(
+        summary.contains("skipped line 5") && summary.contains("no text"),
+        "{summary}"
+    );
+    assert!(summary.contains("index: 6 documents"), "{summary}");
+}
+
+#[test]
+fn label_streams_or_relabels_at_the_end_and_matches_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let news = fixture("news.jsonl");
+    let news = news.to_str().unwrap();
+    let out = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    ok(&[
+        "label",
+        "--input",
+        news,
+        "--output",
+        &out("stream.jsonl"),
+        "--ephemeral",
+    ]);
+    ok(&[
+        "label",
+        "--input",
+        news,
+        "--output",
+        &out("final.jsonl"),
+        "--final",
+        "--ephemeral",
+        "--batch-size",
+        "2",
+    ]);
+    let stream = jsonl(&std::fs::read_to_string(out("stream.jsonl")).unwrap());
+    let fin = jsonl(&std::fs::read_to_string(out("final.jsonl")).unwrap());
+    let ids: Vec<_> = fin.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "ledger-harbour",
+            "ledger-library",
+            "ledger-bus",
+            "ledger-school",
+            "wire-storm",
+            "portal-storm"
+        ]
+    );
+    // As they arrived: the first article could not know its appeal.
+    assert_eq!(label_letters(&stream[0]), "eeeeeee");
+    assert_eq!(label_letters(&stream[3]), "eeebbbb");
+    // Against the final index it can.
+    assert_eq!(label_letters(&fin[0]), "eeebbbb");
+    assert_eq!(label_letters(&fin[5]), "essse");
+    let syn = &fin[5]["segments"][1];
+    assert_eq!(syn["match"], "near");
+    assert_eq!(syn["first_seen"]["id"], "wire-storm");
+    assert_eq!(syn["first_seen"]["source"], "regionalwire.example");
+    assert_eq!(syn["first_seen"]["published_at"], "2025-05-06T18:00:00Z");
+    assert_eq!(fin[5]["summary"]["main_origin"]["id"], "wire-storm");
+
+    // The same commands against a server give the same output.
+    for (mode, local) in [(None, "stream.jsonl"), (Some("--final"), "final.jsonl")] {
+        let server = ServerProcess::spawn(&["--ephemeral"]);
+        let remote = out(&format!("remote-{local}"));
+        let mut args = vec![
+            "label",
+            "--input",
+            news,
+            "--output",
+            &remote,
+            "--server",
+            &server.addr,
+        ];
+        let url = server.url();
+        args[6] = &url;
+        args.extend(mode);
+        ok(&args);
+        assert_eq!(
+            std::fs::read_to_string(&remote).unwrap(),
+            std::fs::read_to_string(out(local)).unwrap(),
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
+fn clusters_lists_a_sources_boilerplate_and_stats_prints_totals() {
+    let server = ServerProcess::spawn(&["--ephemeral"]);
+    let url = server.url();
+    let news = fixture("news.jsonl");
+    ok(&["ingest", news.to_str().unwrap(), "--server", &url]);
+    let (out, _) = ok(&[
+        "clusters",
+        "--source",
+        "dailyledger.example",
+        "--top",
+        "4",
+        "--label",
+        "boilerplate",
+        "--server",
+        &url,
+    ]);
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    assert!(rows.iter().all(|r| r.contains("boilerplate")), "{out}");
+    assert!(out.contains("Remind me later."), "{out}");
+    let (json, _) = ok(&["clusters", "--top", "1", "--json", "--server", &url]);
+    let top = jsonl(&json);
+    assert_eq!(top.len(), 1);
+    assert_eq!(top[0]["documents"], 4);
+    assert_eq!(top[0]["first_seen"]["id"], "ledger-harbour");
+    let (stats, _) = ok(&["stats", "--server", &url]);
+    assert!(stats.contains("documents             6"), "{stats}");
+    assert!(stats.contains("durable               false"), "{stats}");
+}
+
+#[test]
+fn errors_say_what_to_fix() {
+    let out = chaff(&["stats", "--server", "http://127.0.0.1:1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+    let out = chaff(&[
+        "label",
+        "--input",
+        "/nonexistent/x.jsonl",
+        "--output",
+        "-",
+        "--ephemeral",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
+    let out = chaff(&[
+        "check",
+        "--ephemeral",
+        "--published-at",
+        "yesterday",
+        "--source",
+        "a.example",
+        "/dev/null",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+}
