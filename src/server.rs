@@ -333,6 +333,9 @@ pub async fn serve(
         _ = shutdown => {
             info!(drain_timeout_ms = opts.drain_timeout.as_millis() as u64, "shutting down; draining in-flight calls");
             health.set_not_serving::<ChaffServer<ChaffService>>().await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
             let _ = stop_tx.send(());
             match tokio::time::timeout(opts.drain_timeout, &mut server).await {
                 Ok(r) => r?,

@@ -259,6 +259,8 @@ fn clusters_lists_a_sources_boilerplate_and_stats_prints_totals() {
     assert_eq!(top.len(), 1);
     assert_eq!(top[0]["documents"], 4);
     assert_eq!(top[0]["first_seen"]["id"], "ledger-harbour");
+    let (health, _) = ok(&["health", "--server", &url]);
+    assert_eq!(health.trim(), "SERVING");
     let (stats, _) = ok(&["stats", "--server", &url]);
     assert!(stats.contains("documents             6"), "{stats}");
     assert!(stats.contains("durable               false"), "{stats}");

@@ -52,6 +52,18 @@ pub enum Command {
     Clusters(ClustersArgs),
     /// Print index totals.
     Stats(StatsArgs),
+    /// Ask a server's grpc.health.v1 service; exits 0 only when SERVING.
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The server to ask.
+    #[arg(long, env = "CHAFF_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    /// Service to ask about ("" for the server as a whole).
+    #[arg(long, default_value = "chaff.v1.Chaff")]
+    pub service: String,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +191,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Label(a) => label(a),
         Command::Clusters(a) => clusters(a),
         Command::Stats(a) => stats(a),
+        Command::Health(a) => health(a),
     }
 }
 
@@ -480,6 +493,43 @@ fn clusters(a: ClustersArgs) -> anyhow::Result<()> {
         }
     } else {
         print!("{}", render::clusters(&page.clusters));
+    }
+    Ok(())
+}
+
+fn health(a: HealthArgs) -> anyhow::Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let status = rt.block_on(async {
+        let endpoint = tonic::transport::Endpoint::from_shared(a.server.clone())
+            .with_context(|| format!("--server {:?} is not a valid address", a.server))?
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .timeout(std::time::Duration::from_secs(3));
+        let channel = endpoint
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {}", a.server))?;
+        let r = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: a.service.clone(),
+            })
+            .await
+            .map_err(|s| anyhow!("health check failed: {}: {}", s.code(), s.message()))?;
+        anyhow::Ok(r.into_inner().status())
+    })?;
+    println!("{}", status.as_str_name());
+    if status != ServingStatus::Serving {
+        bail!(
+            "{} is not serving",
+            if a.service.is_empty() {
+                "the server"
+            } else {
+                &a.service
+            }
+        );
     }
     Ok(())
 }
