@@ -90,7 +90,7 @@ impl Engine {
     pub fn open(config: EngineConfig, data_dir: Option<&Path>) -> Result<Engine> {
         let started = Instant::now();
         let store = Store::open(data_dir)?;
-        let stored = store.load_all()?;
+        let stored = store.load_records()?;
         let mut state = State::new(config.near_radius);
         for doc in &stored {
             state.restore(doc);

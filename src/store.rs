@@ -149,17 +149,20 @@ impl Store {
             })
     }
 
-    /// Every stored document, in ingest order.
-    pub fn load_all(&self) -> Result<Vec<StoredDocument>, StoreError> {
+    /// Every stored document without its text (what rebuilding the index
+    /// needs), in ingest order.
+    pub fn load_records(&self) -> Result<Vec<StoredDocument>, StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
         let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
         let mut docs = Vec::with_capacity(table.len().map_err(engine_err)? as usize);
         for row in table.iter().map_err(engine_err)? {
             let (k, v) = row.map_err(engine_err)?;
-            let doc = StoredDocument::decode(v.value()).map_err(|source| StoreError::Corrupt {
-                id: k.value().to_string(),
-                source,
-            })?;
+            let mut doc =
+                StoredDocument::decode(v.value()).map_err(|source| StoreError::Corrupt {
+                    id: k.value().to_string(),
+                    source,
+                })?;
+            doc.text = String::new();
             docs.push(doc);
         }
         docs.sort_by_key(|d| d.seq);

@@ -180,6 +180,7 @@ fn init_tracing(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
@@ -471,7 +472,10 @@ fn write_outcome(
 ) -> anyhow::Result<()> {
     match outcome {
         Ok(l) => serde_json::to_writer(&mut *out, l)?,
-        Err(e) => serde_json::to_writer(&mut *out, &serde_json::json!({ "id": id, "error": e }))?,
+        Err(e) => serde_json::to_writer(
+            &mut *out,
+            &serde_json::json!({ "id": id, "error": e, "segments": [] }),
+        )?,
     }
     out.write_all(b"\n")?;
     Ok(())
