@@ -15,7 +15,7 @@ pub const MIN_NEAR_TOKENS: usize = 8;
 /// Words per anchor shingle. Four words are specific enough that two
 /// unrelated paragraphs rarely share one, short enough that an edited word
 /// destroys only four of them.
-pub const ANCHOR_SHINGLE: usize = 4;
+pub const ANCHOR_SHINGLE: usize = 3;
 /// One shingle in `ANCHOR_SAMPLE` (chosen by hash, so the same in every
 /// copy) becomes an anchor: halves the index at little cost in recall.
 pub const ANCHOR_SAMPLE: u64 = 2;

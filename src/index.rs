@@ -10,9 +10,9 @@
 //! A 64-bit simhash of a paragraph moves by several bits for each edited
 //! word, so most paragraphs with a reworded or dropped sentence fall
 //! outside any selective radius. Paragraphs therefore also match by
-//! anchors (sampled word 4-shingles, see `fingerprint`): the cluster that
-//! holds at least half of a paragraph's anchors, and at least two, is a
-//! near match.
+//! anchors (sampled word shingles, see `fingerprint`): the cluster that
+//! holds the largest share of a paragraph's anchors, if that share is at
+//! least `MIN_ANCHOR_SHARE` and at least two anchors, is a near match.
 
 use std::collections::HashMap;
 
@@ -28,7 +28,10 @@ pub struct NearMatch {
 }
 
 /// Share of a segment's anchors a cluster must hold to match it.
-pub const MIN_ANCHOR_SHARE: f32 = 0.5;
+pub const MIN_ANCHOR_SHARE: f32 = 0.4;
+/// Clusters an anchor may point to; an anchor found in this many is a stock
+/// phrase and counts neither for nor against a match.
+pub const MAX_POSTINGS: usize = 16;
 /// Fewest shared anchors for a match: one shared shingle is a phrase.
 pub const MIN_SHARED_ANCHORS: u32 = 2;
 
@@ -74,9 +77,8 @@ pub struct BlockedIndex {
     blocks: Vec<(u32, u64)>,
     tables: Vec<HashMap<u64, Vec<NearEntry>>>,
     exact: HashMap<u64, ExactEntry>,
-    /// Anchor -> (first cluster that had it, distinct texts of that
-    /// cluster with it).
-    anchors: HashMap<u64, (ClusterId, u32)>,
+    /// Anchor -> clusters that have it (distinct texts of each with it).
+    anchors: HashMap<u64, Vec<(ClusterId, u32)>>,
 }
 
 /// Largest supported radius: beyond it blocks get too short to be selective.
@@ -145,8 +147,14 @@ impl BlockedIndex {
 
     fn near_anchors(&self, fp: &Fingerprint) -> Option<NearMatch> {
         let mut votes: Vec<(ClusterId, u32)> = Vec::new();
+        let mut total = 0u32;
         for a in &fp.anchors {
-            if let Some(&(cluster, _)) = self.anchors.get(a) {
+            let postings = self.anchors.get(a).map_or(&[][..], |p| &p[..]);
+            if postings.len() >= MAX_POSTINGS {
+                continue; // a stock phrase: no evidence either way
+            }
+            total += 1;
+            for &(cluster, _) in postings {
                 match votes.iter_mut().find(|(c, _)| *c == cluster) {
                     Some((_, n)) => *n += 1,
                     None => votes.push((cluster, 1)),
@@ -156,7 +164,6 @@ impl BlockedIndex {
         let (cluster, shared) = votes
             .into_iter()
             .max_by_key(|&(c, n)| (n, std::cmp::Reverse(c)))?;
-        let total = fp.anchors.len() as u32;
         let needed = ((total as f32 * MIN_ANCHOR_SHARE).ceil() as u32).max(MIN_SHARED_ANCHORS);
         (shared >= needed).then(|| NearMatch {
             cluster,
@@ -185,9 +192,11 @@ impl SegmentIndex for BlockedIndex {
             return;
         }
         for anchor in &fp.anchors {
-            let e = self.anchors.entry(*anchor).or_insert((cluster, 0));
-            if e.0 == cluster {
-                e.1 += 1;
+            let postings = self.anchors.entry(*anchor).or_default();
+            if let Some(pos) = postings.iter().position(|(c, _)| *c == cluster) {
+                postings[pos].1 += 1;
+            } else if postings.len() < MAX_POSTINGS {
+                postings.push((cluster, 1));
             }
         }
         let near = fp.near_eligible();
@@ -221,13 +230,17 @@ impl SegmentIndex for BlockedIndex {
         }
         let e = self.exact.remove(&fp.exact).expect("entry present");
         for anchor in &fp.anchors {
-            if let Some(a) = self.anchors.get_mut(anchor) {
-                if a.0 == e.cluster {
-                    a.1 -= 1;
-                    if a.1 == 0 {
-                        self.anchors.remove(anchor);
-                    }
+            let Some(postings) = self.anchors.get_mut(anchor) else {
+                continue;
+            };
+            if let Some(pos) = postings.iter().position(|(c, _)| *c == e.cluster) {
+                postings[pos].1 -= 1;
+                if postings[pos].1 == 0 {
+                    postings.swap_remove(pos);
                 }
+            }
+            if postings.is_empty() {
+                self.anchors.remove(anchor);
             }
         }
         if !e.near {

@@ -15,6 +15,7 @@ pub mod convert;
 pub mod document;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod fingerprint;
 pub mod index;
 pub mod labels;

@@ -4,14 +4,29 @@ mod common;
 
 use chaff::config::EngineConfig;
 use chaff::proto::v1 as pb;
+use chaff::proto::v1::chaff_client::ChaffClient;
 use common::fixtures::{appeal, article, republish};
 use common::{doc, get, ingest, labels, ts, TestServer};
 use pb::Label::{Boilerplate, Editorial, Syndicated};
+use tonic::transport::Channel;
 use tonic::Code;
 
 const OUTLET: &str = "dailyledger.example";
 const DAY: i64 = 86_400;
 const T0: i64 = 1_735_000_000;
+
+/// Ingests the outlet's articles 0..n, unchanged appeal, a day apart.
+async fn ingest_outlet(c: &mut ChaffClient<Channel>, n: usize) {
+    for i in 0..n {
+        let d = doc(
+            &format!("a{i}"),
+            OUTLET,
+            T0 + i as i64 * DAY,
+            &outlet_article(i, 0),
+        );
+        ingest(c, d).await;
+    }
+}
 
 /// Article `i` of the outlet: three paragraphs of its own, then the appeal.
 fn outlet_article(i: usize, variant: usize) -> Vec<String> {
@@ -217,18 +232,7 @@ async fn recrawls_replace_and_deletes_remove_their_contribution() {
 async fn dry_run_labels_without_changing_the_index() {
     let server = TestServer::start().await;
     let mut c = server.client().await;
-    for i in 0..3 {
-        ingest(
-            &mut c,
-            doc(
-                &format!("a{i}"),
-                OUTLET,
-                T0 + i * DAY,
-                &outlet_article(i as usize, 0),
-            ),
-        )
-        .await;
-    }
+    ingest_outlet(&mut c, 3).await;
     let before = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
     let r = c
         .analyze(pb::AnalyzeRequest {
@@ -437,18 +441,7 @@ async fn stream_answers_batches_in_order_with_per_document_errors() {
 async fn clusters_list_and_page_by_source_and_label() {
     let server = TestServer::start().await;
     let mut c = server.client().await;
-    for i in 0..4 {
-        ingest(
-            &mut c,
-            doc(
-                &format!("a{i}"),
-                OUTLET,
-                T0 + i * DAY,
-                &outlet_article(i as usize, 0),
-            ),
-        )
-        .await;
-    }
+    ingest_outlet(&mut c, 4).await;
     ingest(
         &mut c,
         doc("other", "elsewhere.example", T0, &article(77, 2)),

@@ -148,12 +148,7 @@ impl Backend {
                 for batch in batches {
                     let documents = batch?.into_iter().map(convert::document_to_pb).collect();
                     if in_flight == window {
-                        let r = responses
-                            .message()
-                            .await
-                            .map_err(remote)?
-                            .ok_or_else(ended)?;
-                        on_batch(outcomes(r))?;
+                        on_batch(next_outcomes(&mut responses).await?)?;
                         in_flight -= 1;
                     }
                     tx.send(pb::AnalyzeStreamRequest {
@@ -166,12 +161,7 @@ impl Backend {
                 }
                 drop(tx);
                 while in_flight > 0 {
-                    let r = responses
-                        .message()
-                        .await
-                        .map_err(remote)?
-                        .ok_or_else(ended)?;
-                    on_batch(outcomes(r))?;
+                    on_batch(next_outcomes(&mut responses).await?)?;
                     in_flight -= 1;
                 }
                 Ok(())
@@ -245,6 +235,18 @@ impl Backend {
     }
 }
 
+/// The next batch's outcomes from a stream that must still be open.
+async fn next_outcomes(
+    responses: &mut tonic::Streaming<pb::AnalyzeStreamResponse>,
+) -> anyhow::Result<Vec<Outcome>> {
+    let r = responses
+        .message()
+        .await
+        .map_err(remote)?
+        .ok_or_else(|| anyhow!("the server ended the stream early"))?;
+    Ok(outcomes(r))
+}
+
 fn outcomes(r: pb::AnalyzeStreamResponse) -> Vec<Outcome> {
     r.results
         .into_iter()
@@ -258,8 +260,4 @@ fn outcomes(r: pb::AnalyzeStreamResponse) -> Vec<Outcome> {
 
 fn remote(s: tonic::Status) -> anyhow::Error {
     anyhow!("server: {}: {}", s.code(), s.message())
-}
-
-fn ended() -> anyhow::Error {
-    anyhow!("the server ended the stream early")
 }

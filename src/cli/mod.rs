@@ -2,6 +2,7 @@
 //! in-process, or a server).
 
 mod backend;
+mod eval;
 mod input;
 mod render;
 
@@ -54,6 +55,8 @@ pub enum Command {
     Stats(StatsArgs),
     /// Ask a server's grpc.health.v1 service; exits 0 only when SERVING.
     Health(HealthArgs),
+    /// Label a labelled corpus from an empty index and score the labels.
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +196,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clusters(a) => clusters(a),
         Command::Stats(a) => stats(a),
         Command::Health(a) => health(a),
+        Command::Eval(a) => eval::eval(a),
     }
 }
 
