@@ -12,9 +12,10 @@ use crate::normalize::Normalized;
 /// boilerplate, so exact matching loses little.
 pub const MIN_NEAR_TOKENS: usize = 8;
 
-/// Words per anchor shingle. Four words are specific enough that two
-/// unrelated paragraphs rarely share one, short enough that an edited word
-/// destroys only four of them.
+/// Words per anchor shingle. An edited word destroys this many shingles;
+/// three words are short enough to survive three edits in a paragraph and,
+/// with the index ignoring stock phrases, specific enough for precision
+/// (tests/near_duplicates.rs measures both).
 pub const ANCHOR_SHINGLE: usize = 3;
 /// One shingle in `ANCHOR_SAMPLE` (chosen by hash, so the same in every
 /// copy) becomes an anchor: halves the index at little cost in recall.
@@ -28,7 +29,7 @@ pub struct Fingerprint {
     /// bigrams in unspaced scripts).
     pub simhash: u64,
     pub tokens: u32,
-    /// Sampled hashes of word 4-shingles (sorted, distinct), for matching
+    /// Sampled hashes of word 3-shingles (sorted, distinct), for matching
     /// paragraphs with reworded, added or dropped words and sentences.
     pub anchors: Vec<u64>,
 }
