@@ -31,6 +31,7 @@ pub fn document_from_pb(d: pb::Document) -> Result<Document> {
     let body = match d.body {
         Some(pb::document::Body::Text(t)) => Body::Text(t),
         Some(pb::document::Body::Paragraphs(p)) => Body::Paragraphs(p.items),
+        Some(pb::document::Body::Html(h)) => Body::Html(h),
         None => Body::Text(String::new()),
     };
     Ok(Document {
@@ -51,6 +52,7 @@ pub fn document_to_pb(d: Document) -> pb::Document {
         body: Some(match d.body {
             Body::Text(t) => pb::document::Body::Text(t),
             Body::Paragraphs(items) => pb::document::Body::Paragraphs(pb::Paragraphs { items }),
+            Body::Html(h) => pb::document::Body::Html(h),
         }),
     }
 }
@@ -144,6 +146,7 @@ pub fn labels_to_pb(l: DocumentLabels) -> pb::DocumentLabels {
             main_origin_share: l.summary.main_origin_share,
         }),
         replaced: l.replaced,
+        text: l.text.unwrap_or_default(),
     }
 }
 
@@ -186,6 +189,7 @@ pub fn labels_from_pb(l: pb::DocumentLabels) -> DocumentLabels {
             main_origin_share: summary.main_origin_share,
         },
         replaced: l.replaced,
+        text: (!l.text.is_empty()).then_some(l.text),
     }
 }
 

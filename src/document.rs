@@ -21,6 +21,8 @@ pub enum Body {
     Text(String),
     /// Pre-split paragraphs, joined with [`PARAGRAPH_JOINER`] for offsets.
     Paragraphs(Vec<String>),
+    /// A web page; its visible text, in blocks, becomes the document text.
+    Html(String),
 }
 
 impl Default for Body {
@@ -46,8 +48,11 @@ pub struct Prepared {
     /// False when `published_at` is the ingest time.
     pub published_given: bool,
     pub text: String,
-    /// Paragraph spans for `Body::Paragraphs`; `None` for plain text.
+    /// Paragraph spans for `Body::Paragraphs` and block spans for
+    /// `Body::Html`; `None` for plain text.
     pub paragraph_spans: Option<Vec<(u32, u32)>>,
+    /// The text was extracted from HTML (callers need it for the offsets).
+    pub from_html: bool,
 }
 
 impl Document {
@@ -68,23 +73,36 @@ impl Document {
         let url = self.url.trim().to_string();
         let source = resolve_source(&self.source, &url)
             .map_err(|e| Error::invalid(format!("document {id:?}: {e}")))?;
+        let input_bytes = match &self.body {
+            Body::Text(t) | Body::Html(t) => t.len(),
+            Body::Paragraphs(p) => p.iter().map(|p| p.len() + PARAGRAPH_JOINER.len()).sum(),
+        };
+        if input_bytes > limits.max_document_bytes {
+            return Err(Error::limit(format!(
+                "document {id:?} is {input_bytes} bytes; the limit is {} (split it or raise --max-document-bytes)",
+                limits.max_document_bytes
+            )));
+        }
+        let from_html = matches!(self.body, Body::Html(_));
         let (text, paragraph_spans) = match self.body {
             Body::Text(text) => (text, None),
             Body::Paragraphs(items) => {
                 let (text, spans) = join_paragraphs(&items);
                 (text, Some(spans))
             }
+            Body::Html(html) => {
+                let e = crate::html::extract(&html);
+                (e.text, Some(e.blocks))
+            }
         };
-        if text.len() > limits.max_document_bytes {
-            return Err(Error::limit(format!(
-                "document {id:?} is {} bytes; the limit is {} (split it or raise --max-document-bytes)",
-                text.len(),
-                limits.max_document_bytes
-            )));
-        }
         if text.trim().is_empty() {
+            let what = if from_html {
+                "no visible text in its html"
+            } else {
+                "no text"
+            };
             return Err(Error::invalid(format!(
-                "document {id:?} has no text: send `text` or non-empty `paragraphs`"
+                "document {id:?} has {what}: send `text`, non-empty `paragraphs` or `html` with visible text"
             )));
         }
         let (published_at, published_given) = match self.published_at {
@@ -99,6 +117,7 @@ impl Document {
             published_given,
             text,
             paragraph_spans,
+            from_html,
         })
     }
 }

@@ -530,6 +530,7 @@ impl State {
                 distance,
             });
         }
+        let html_text = a.doc.from_html.then(|| a.doc.text.clone());
         let stored = StoredDocument {
             id: a.doc.id.clone(),
             source: a.doc.source,
@@ -550,6 +551,7 @@ impl State {
         });
         let mut labels = self.relabel(idx, config);
         labels.replaced = replaced;
+        labels.text = html_text;
         (labels, stored)
     }
 
@@ -683,6 +685,7 @@ impl State {
             summary: Summary::of(&segments),
             segments,
             replaced: false,
+            text: None,
         }
     }
 
@@ -736,6 +739,7 @@ impl State {
             summary: Summary::of(&segments),
             segments,
             replaced: false,
+            text: a.doc.from_html.then(|| a.doc.text.clone()),
         }
     }
 

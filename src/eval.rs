@@ -299,6 +299,7 @@ mod tests {
             ],
             summary: Summary::default(),
             replaced: false,
+            text: None,
         };
         let order: HashMap<String, usize> = [("a".to_string(), 0), ("b".to_string(), 1)].into();
         let c = score_document(&gold, Some(&pred), &order);

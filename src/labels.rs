@@ -111,6 +111,9 @@ pub struct DocumentLabels {
     pub summary: Summary,
     /// This ingest replaced an earlier version of the same id.
     pub replaced: bool,
+    /// For HTML input: the extracted text the offsets refer to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

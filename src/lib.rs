@@ -17,6 +17,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod fingerprint;
+pub mod html;
 pub mod index;
 pub mod labels;
 pub mod normalize;

@@ -292,3 +292,59 @@ fn errors_say_what_to_fix() {
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
 }
+
+#[test]
+fn html_pages_are_segmented_into_blocks_and_labelled() {
+    let pages = fixture("pages.jsonl");
+    let pages = pages.to_str().unwrap();
+    let (out, _) = ok(&[
+        "label",
+        "--input",
+        pages,
+        "--output",
+        "-",
+        "--use",
+        "html",
+        "--final",
+        "--with-text",
+        "--ephemeral",
+    ]);
+    let docs = jsonl(&out);
+    assert_eq!(docs.len(), 3);
+    for d in &docs {
+        let text = d["text"].as_str().expect("extracted text");
+        assert!(!text.contains("tracking"), "script text leaked: {text}");
+        assert_eq!(label_letters(d), "bbbeeebb");
+        for s in d["segments"].as_array().unwrap() {
+            let (start, end) = (
+                s["start"].as_u64().unwrap() as usize,
+                s["end"].as_u64().unwrap() as usize,
+            );
+            assert_eq!(&text[start..end], s["text"].as_str().unwrap());
+        }
+    }
+    assert_eq!(
+        docs[0]["segments"][3]["text"],
+        "Bridge repairs finish early"
+    );
+    // The default --use text reads the same lines' text: no "text" echoed.
+    let (out, _) = ok(&["label", "--input", pages, "--output", "-", "--ephemeral"]);
+    let docs = jsonl(&out);
+    assert!(docs[0].get("text").is_none());
+    assert_eq!(label_letters(&docs[2]), "bbbeee");
+    // check --html on a page file.
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("page.html");
+    std::fs::write(&page, "<html><body><nav>Home</nav><p>Hello <b>world</b> &amp; all.</p><script>x()</script></body></html>").unwrap();
+    let (out, _) = ok(&[
+        "check",
+        "--html",
+        "--json",
+        "--source",
+        "a.example",
+        "--ephemeral",
+        page.to_str().unwrap(),
+    ]);
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["text"], "Home\n\nHello world & all.");
+}

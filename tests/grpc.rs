@@ -229,6 +229,76 @@ async fn recrawls_replace_and_deletes_remove_their_contribution() {
 }
 
 #[tokio::test]
+async fn html_documents_label_blocks_of_their_visible_text() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let html = |i: usize| {
+        let own: String = article(i as u64, 2)
+            .iter()
+            .map(|p| format!("<p>{p}</p>"))
+            .collect();
+        let appeal: String = appeal(0)
+            .iter()
+            .map(|p| format!("<div class=\"appeal\">{p}</div>"))
+            .collect();
+        format!("<html><head><style>.x{{}}</style></head><body><article>{own}</article><aside>{appeal}<br><br>Share</aside><script>track()</script></body></html>")
+    };
+    let mut last = None;
+    for i in 0..3 {
+        let d = pb::Document {
+            body: Some(pb::document::Body::Html(html(i))),
+            ..doc(&format!("h{i}"), OUTLET, T0 + i as i64, &[])
+        };
+        last = Some(ingest(&mut c, d).await);
+    }
+    let l = last.unwrap();
+    assert!(!l.text.contains("track()") && !l.text.contains(".x{"));
+    assert_eq!(
+        labels(&l),
+        vec![
+            Editorial,
+            Editorial,
+            Boilerplate,
+            Boilerplate,
+            Boilerplate,
+            Boilerplate,
+            Boilerplate
+        ]
+    );
+    let s = &l.segments[5];
+    assert_eq!(
+        &l.text[s.start as usize..s.end as usize],
+        "Remind me later."
+    );
+    let full = c
+        .get_document(pb::GetDocumentRequest {
+            id: "h2".into(),
+            include_text: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(full.text, l.text);
+    let err = c
+        .analyze(pb::AnalyzeRequest {
+            document: Some(pb::Document {
+                body: Some(pb::document::Body::Html("<script>only()</script>".into())),
+                ..doc("e", OUTLET, T0, &[])
+            }),
+            mode: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("no visible text"),
+        "{}",
+        err.message()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn dry_run_labels_without_changing_the_index() {
     let server = TestServer::start().await;
     let mut c = server.client().await;

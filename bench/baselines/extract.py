@@ -12,9 +12,8 @@ For every page whose `html` is not null (pages without html get no line at all):
 A gold paragraph (text.split("\n\n")) is "editorial" when it is found in the extract, else "boilerplate".
 Words are score.py's tokens (lowercased \w+ runs). Found means:
   * 3 words or more: at least half of the paragraph's word 3-grams occur among the extract's word 3-grams;
-  * 1 or 2 words: the words occur consecutively in the extract's word sequence (a whole-word substring of
-    the normalised extract);
-  * no word (punctuation only): never found, so boilerplate.
+  * under 3 words (also no word at all): the paragraph is a substring of the extract, both lowercased with
+    whitespace runs collapsed to one space (a plain substring: "home" is found in "homepage").
 An extractor exception is counted and the page gets an empty extract (all its paragraphs boilerplate).
 """
 import argparse
@@ -62,9 +61,10 @@ def make_extractor(name):
 
 def label_paragraphs(text, extract):
     """One label per gold paragraph of `text`: editorial when the paragraph is found in `extract`."""
-    toks = WORD.findall(extract.lower())
+    extract = extract.lower()
+    toks = WORD.findall(extract)
     grams = set(zip(toks, toks[1:], toks[2:]))
-    joined = ' ' + ' '.join(toks) + ' '
+    flat = ' '.join(extract.split())
     labels = []
     for para in text.split('\n\n') if text else []:
         words = WORD.findall(para.lower())
@@ -72,7 +72,7 @@ def label_paragraphs(text, extract):
             pg = list(zip(words, words[1:], words[2:]))
             found = 2 * sum(g in grams for g in pg) >= len(pg)
         else:
-            found = bool(words) and ' ' + ' '.join(words) + ' ' in joined
+            found = ' '.join(para.lower().split()) in flat
         labels.append('editorial' if found else 'boilerplate')
     return labels
 

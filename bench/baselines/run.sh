@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Baselines for chaff: the per-page extractors trafilatura (without and with comments), readability-lxml and
-# jusText on the benchmark files, scored with the benchmark's own score.py (paragraph track and extraction track). See README.md beside this file.
+# jusText on the benchmark files, scored with the benchmark's own score.py (paragraph and extraction tracks).
+# See README.md beside this file.
 #
 #   bench/baselines/run.sh BENCH_DIR [OUT_DIR]
 #

@@ -189,6 +189,30 @@ impl Backend {
         }
     }
 
+    /// A stored document's labels and the text its offsets refer to.
+    pub fn document_with_text(&self, id: &str) -> anyhow::Result<(DocumentLabels, String)> {
+        match self {
+            Backend::Local(e) => {
+                let (l, t) = e.document(id, true)?;
+                Ok((l, t.unwrap_or_default()))
+            }
+            Backend::Remote { client, rt } => {
+                let req = pb::GetDocumentRequest {
+                    id: id.to_string(),
+                    include_text: true,
+                };
+                let resp = rt
+                    .block_on(client.clone().get_document(req))
+                    .map_err(remote)?
+                    .into_inner();
+                let labels = resp
+                    .labels
+                    .ok_or_else(|| anyhow!("server sent no labels"))?;
+                Ok((convert::labels_from_pb(labels), resp.text))
+            }
+        }
+    }
+
     pub fn clusters(&self, q: ClusterQuery) -> anyhow::Result<ClusterPage> {
         match self {
             Backend::Local(e) => Ok(e.list_clusters(&q)?),

@@ -37,6 +37,11 @@ pub struct EvalArgs {
 }
 
 pub fn eval(mut a: EvalArgs) -> anyhow::Result<()> {
+    if a.feed.use_body == input::Use::Html {
+        anyhow::bail!(
+            "chaff eval scores the paragraph track, whose offsets refer to the gold `text`: run it with --use text"
+        );
+    }
     // The protocol starts from an empty index: in-process runs are in memory.
     a.target.storage.ephemeral = true;
     a.feed.skip_bad = true;
@@ -49,15 +54,22 @@ pub fn eval(mut a: EvalArgs) -> anyhow::Result<()> {
     let backend = Backend::connect(&a.target)?;
     let mut predictions: HashMap<String, DocumentLabels> = HashMap::new();
     let mut ids = Vec::new();
-    feed(&backend, &a.gold, &a.feed, "evaluating", |_, outcome| {
-        if let Ok(l) = outcome {
-            ids.push(l.id.clone());
-            if !a.final_labels {
-                predictions.insert(l.id.clone(), l.clone());
+    feed(
+        &backend,
+        &a.gold,
+        &a.feed,
+        "evaluating",
+        false,
+        |_, outcome| {
+            if let Ok(l) = outcome {
+                ids.push(l.id.clone());
+                if !a.final_labels {
+                    predictions.insert(l.id.clone(), l.clone());
+                }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     if a.final_labels {
         for id in ids {
             let l = backend.document(&id)?;

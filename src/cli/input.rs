@@ -22,6 +22,15 @@ struct Record {
     published_at: Option<String>,
     text: Option<String>,
     paragraphs: Option<Vec<String>>,
+    html: Option<String>,
+}
+
+/// Which body to send when a line has both `text` and `html`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Use {
+    #[default]
+    Text,
+    Html,
 }
 
 /// One input line: a document, or what is wrong with the line.
@@ -31,7 +40,7 @@ pub struct Line {
     pub doc: Result<Document, String>,
 }
 
-pub fn parse_line(line: &str) -> Line {
+pub fn parse_line(line: &str, prefer: Use) -> Line {
     let record: Record = match serde_json::from_str(line) {
         Ok(r) => r,
         Err(e) => {
@@ -65,15 +74,21 @@ pub fn parse_line(line: &str) -> Line {
             }
         }
     };
-    let body = match (record.text, record.paragraphs) {
-        (Some(t), _) => Body::Text(t),
-        (None, Some(p)) => Body::Paragraphs(p),
-        (None, None) => {
-            return Line {
-                id: Some(id),
-                doc: Err("neither `text` nor `paragraphs` is set".into()),
-            }
-        }
+    let text = match (record.text, record.paragraphs) {
+        (Some(t), _) => Some(Body::Text(t)),
+        (None, Some(p)) => Some(Body::Paragraphs(p)),
+        (None, None) => None,
+    };
+    let html = record.html.map(Body::Html);
+    let body = match prefer {
+        Use::Text => text.or(html),
+        Use::Html => html.or(text),
+    };
+    let Some(body) = body else {
+        return Line {
+            id: Some(id),
+            doc: Err("none of `text`, `paragraphs` or `html` is set".into()),
+        };
     };
     Line {
         id: Some(id.clone()),
@@ -153,9 +168,33 @@ pub fn lines(reader: Box<dyn BufRead>) -> impl Iterator<Item = io::Result<(usize
 mod tests {
     use super::*;
 
+    fn parse_line_text(line: &str) -> Line {
+        parse_line(line, Use::Text)
+    }
+
+    #[test]
+    fn prefers_the_body_asked_for_and_falls_back_to_the_other() {
+        let both = r#"{"id":"a","text":"t","html":"<p>h</p>"}"#;
+        assert!(matches!(
+            parse_line(both, Use::Text).doc.unwrap().body,
+            Body::Text(_)
+        ));
+        assert!(matches!(
+            parse_line(both, Use::Html).doc.unwrap().body,
+            Body::Html(_)
+        ));
+        let html_only = r#"{"id":"a","html":"<p>h</p>","text":null}"#;
+        assert!(matches!(
+            parse_line(html_only, Use::Text).doc.unwrap().body,
+            Body::Html(_)
+        ));
+    }
+
     #[test]
     fn reads_benchmark_records_and_ignores_unknown_fields() {
-        let l = parse_line(r#"{"id":"a","url":null,"text":"x","labels":["editorial"],"extra":{}}"#);
+        let l = parse_line_text(
+            r#"{"id":"a","url":null,"text":"x","labels":["editorial"],"extra":{}}"#,
+        );
         let d = l.doc.unwrap();
         assert_eq!(d.id, "a");
         assert!(matches!(d.body, Body::Text(ref t) if t == "x"));
@@ -163,18 +202,20 @@ mod tests {
 
     #[test]
     fn names_what_is_wrong() {
-        assert!(parse_line("{").doc.unwrap_err().contains("JSON"));
-        assert!(parse_line(r#"{"text":"x"}"#)
+        assert!(parse_line_text("{").doc.unwrap_err().contains("JSON"));
+        assert!(parse_line_text(r#"{"text":"x"}"#)
             .doc
             .unwrap_err()
             .contains("id"));
-        assert!(parse_line(r#"{"id":"a","text":"x","published_at":"soon"}"#)
+        assert!(
+            parse_line_text(r#"{"id":"a","text":"x","published_at":"soon"}"#)
+                .doc
+                .unwrap_err()
+                .contains("published_at")
+        );
+        assert!(parse_line_text(r#"{"id":"a"}"#)
             .doc
             .unwrap_err()
-            .contains("published_at"));
-        assert!(parse_line(r#"{"id":"a"}"#)
-            .doc
-            .unwrap_err()
-            .contains("text"));
+            .contains("html"));
     }
 }

@@ -87,6 +87,9 @@ pub struct CheckArgs {
     /// Add the article to the index instead of a dry run.
     #[arg(long)]
     pub ingest: bool,
+    /// The file is an HTML page.
+    #[arg(long)]
+    pub html: bool,
     /// Print the labels as JSON.
     #[arg(long)]
     pub json: bool,
@@ -105,6 +108,9 @@ pub struct FeedArgs {
     /// Report bad records and carry on instead of stopping at the first.
     #[arg(long)]
     pub skip_bad: bool,
+    /// Which body to send when a line has both `text` and `html`.
+    #[arg(long = "use", value_enum, default_value_t = input::Use::Text)]
+    pub use_body: input::Use,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +135,9 @@ pub struct LabelArgs {
     /// final index (a batch result); default: label each as it arrives.
     #[arg(long = "final")]
     pub final_labels: bool,
+    /// Give every segment its "text".
+    #[arg(long)]
+    pub with_text: bool,
     #[command(flatten)]
     pub feed: FeedArgs,
     #[command(flatten)]
@@ -248,7 +257,11 @@ fn check(a: CheckArgs) -> anyhow::Result<()> {
         source: a.source.unwrap_or_default(),
         url: a.url.unwrap_or_default(),
         published_at,
-        body: Body::Text(text.clone()),
+        body: if a.html {
+            Body::Html(text.clone())
+        } else {
+            Body::Text(text.clone())
+        },
     };
     let backend = Backend::connect(&a.target)?;
     let labels = backend.analyze(doc, !a.ingest)?;
@@ -256,7 +269,10 @@ fn check(a: CheckArgs) -> anyhow::Result<()> {
     if a.json {
         println!("{}", serde_json::to_string(&labels)?);
     } else {
-        print!("{}", render::document(&labels, &text));
+        print!(
+            "{}",
+            render::document(&labels, labels.text.as_deref().unwrap_or(&text))
+        );
     }
     Ok(())
 }
@@ -283,6 +299,8 @@ struct LineInfo {
     id: Option<String>,
     /// Set when the line was refused before it reached the engine.
     error: Option<String>,
+    /// The text sent (plain or paragraph input), when asked for.
+    text: Option<String>,
 }
 
 /// Reads `path`, sends its documents in batches, and hands every line's
@@ -292,6 +310,7 @@ fn feed(
     path: &std::path::Path,
     args: &FeedArgs,
     what: &str,
+    keep_text: bool,
     mut on_line: impl FnMut(&LineInfo, Result<&DocumentLabels, &str>) -> anyhow::Result<()>,
 ) -> anyhow::Result<FeedTotals> {
     let input = input::open(path)?;
@@ -300,6 +319,7 @@ fn feed(
     let pending: Rc<RefCell<VecDeque<Vec<LineInfo>>>> = Rc::default();
     let producer_pending = pending.clone();
     let skip_bad = args.skip_bad;
+    let prefer = args.use_body;
     let batch_size = args.batch_size.max(1);
     let mut lines = input::lines(input.reader);
     let batches = std::iter::from_fn(move || {
@@ -311,14 +331,16 @@ fn feed(
                 Ok(l) => l,
                 Err(e) => return Some(Err(anyhow!("cannot read {}: {e}", path.display()))),
             };
-            let parsed = input::parse_line(&line);
+            let parsed = input::parse_line(&line, prefer);
             match parsed.doc {
                 Ok(d) => {
+                    let text = keep_text.then(|| sent_text(&d)).flatten();
                     docs.push(d);
                     infos.push(LineInfo {
                         number: n,
                         id: parsed.id,
                         error: None,
+                        text,
                     });
                 }
                 // Refused lines travel with their batch so that they are
@@ -327,6 +349,7 @@ fn feed(
                     number: n,
                     id: parsed.id,
                     error: Some(e),
+                    text: None,
                 }),
                 Err(e) => return Some(Err(anyhow!("line {n}: {e} (use --skip-bad to carry on)"))),
             }
@@ -379,6 +402,16 @@ fn feed(
     Ok(totals)
 }
 
+/// The text a plain or paragraph document's offsets refer to (HTML
+/// documents get theirs back in the labels).
+fn sent_text(d: &Document) -> Option<String> {
+    match &d.body {
+        Body::Text(t) => Some(t.clone()),
+        Body::Paragraphs(p) => Some(p.join(crate::document::PARAGRAPH_JOINER)),
+        Body::Html(_) => None,
+    }
+}
+
 fn progress_bar(size: Option<u64>, what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::with_draw_target(size, ProgressDrawTarget::hidden());
@@ -400,7 +433,14 @@ fn progress_bar(size: Option<u64>, what: &str) -> ProgressBar {
 fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let backend = Backend::connect(&a.target)?;
     let started = Instant::now();
-    let totals = feed(&backend, &a.file, &a.feed, "ingesting", |_, _| Ok(()))?;
+    let totals = feed(
+        &backend,
+        &a.file,
+        &a.feed,
+        "ingesting",
+        false,
+        |_, _| Ok(()),
+    )?;
     let secs = started.elapsed().as_secs_f64();
     let stats = backend.stats()?;
     backend.close();
@@ -429,26 +469,55 @@ fn label(a: LabelArgs) -> anyhow::Result<()> {
         ))
     };
     let started = Instant::now();
-    // Final mode keeps the ids (and refusals) to label once all are in.
-    let mut order: Vec<Result<String, (Option<String>, String)>> = Vec::new();
-    let totals = feed(&backend, &a.input, &a.feed, "labelling", |info, outcome| {
-        if a.final_labels {
-            order.push(match outcome {
-                Ok(l) => Ok(l.id.clone()),
-                Err(e) => Err((info.id.clone(), e.to_string())),
-            });
-            return Ok(());
-        }
-        write_outcome(&mut out, info.id.as_deref(), outcome)
-    })?;
+    // Final mode keeps the ids (whether the text came from HTML), and the
+    // refusals, to label once all are in.
+    let mut order: Vec<Pending> = Vec::new();
+    let keep_text = a.with_text && !a.final_labels;
+    let totals = feed(
+        &backend,
+        &a.input,
+        &a.feed,
+        "labelling",
+        keep_text,
+        |info, outcome| {
+            if a.final_labels {
+                order.push(match outcome {
+                    Ok(l) => Ok((l.id.clone(), l.text.is_some())),
+                    Err(e) => Err((info.id.clone(), e.to_string())),
+                });
+                return Ok(());
+            }
+            write_outcome(
+                &mut out,
+                info.id.as_deref(),
+                outcome,
+                a.with_text,
+                info.text.as_deref(),
+            )
+        },
+    )?;
     if a.final_labels {
         for entry in &order {
             match entry {
-                Ok(id) => {
-                    let labels = backend.document(id)?;
-                    write_outcome(&mut out, Some(id), Ok(&labels))?;
+                Ok((id, from_html)) => {
+                    let (mut labels, text) = if a.with_text || *from_html {
+                        let (l, t) = backend.document_with_text(id)?;
+                        (l, Some(t))
+                    } else {
+                        (backend.document(id)?, None)
+                    };
+                    if *from_html {
+                        labels.text = text.clone();
+                    }
+                    write_outcome(
+                        &mut out,
+                        Some(id),
+                        Ok(&labels),
+                        a.with_text,
+                        text.as_deref(),
+                    )?;
                 }
-                Err((id, e)) => write_outcome(&mut out, id.as_deref(), Err(e))?,
+                Err((id, e)) => write_outcome(&mut out, id.as_deref(), Err(e), false, None)?,
             }
         }
     }
@@ -469,13 +538,35 @@ fn label(a: LabelArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A document to label at the end: its id and whether its text came from
+/// HTML, or the id (if known) and message of a refused line.
+type Pending = Result<(String, bool), (Option<String>, String)>;
+
+/// One output line. With `with_text`, every segment also gets its "text",
+/// cut from the text that was sent (`sent`) or, for HTML, extracted.
 fn write_outcome(
     out: &mut dyn Write,
     id: Option<&str>,
     outcome: Result<&DocumentLabels, &str>,
+    with_text: bool,
+    sent: Option<&str>,
 ) -> anyhow::Result<()> {
     match outcome {
-        Ok(l) => serde_json::to_writer(&mut *out, l)?,
+        Ok(l) => match sent.or(l.text.as_deref()).filter(|_| with_text) {
+            Some(text) => {
+                let mut v = serde_json::to_value(l)?;
+                if let Some(segments) = v["segments"].as_array_mut() {
+                    for (s, seg) in segments.iter_mut().zip(&l.segments) {
+                        let t = text
+                            .get(seg.start as usize..seg.end as usize)
+                            .unwrap_or_default();
+                        s["text"] = serde_json::Value::from(t);
+                    }
+                }
+                serde_json::to_writer(&mut *out, &v)?
+            }
+            None => serde_json::to_writer(&mut *out, l)?,
+        },
         Err(e) => serde_json::to_writer(
             &mut *out,
             &serde_json::json!({ "id": id, "error": e, "segments": [] }),
