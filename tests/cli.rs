@@ -348,3 +348,33 @@ fn html_pages_are_segmented_into_blocks_and_labelled() {
     let d: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(d["text"], "Home\n\nHello world & all.");
 }
+
+#[test]
+fn bench_prints_throughput_and_latency_as_json() {
+    let news = fixture("news.jsonl");
+    let news = news.to_str().unwrap();
+    let server = ServerProcess::spawn(&["--ephemeral"]);
+    let url = server.url();
+    for target in [vec!["--ephemeral"], vec!["--server", url.as_str()]] {
+        let mut args = vec![
+            "bench",
+            news,
+            "--json",
+            "--batch-size",
+            "2",
+            "--in-flight",
+            "2",
+        ];
+        args.extend(target.iter().copied());
+        let (out, summary) = ok(&args);
+        let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert_eq!(last["documents"], 6, "{summary}");
+        assert_eq!(last["paragraphs"], 37);
+        assert_eq!(last["batches"], 3);
+        assert_eq!(last["indexed_paragraphs"], 37);
+        assert!(last["paragraphs_per_sec"].as_f64().unwrap() > 0.0);
+        let l = &last["batch_latency_ms"];
+        assert!(l["p50"].as_f64().unwrap() <= l["p99"].as_f64().unwrap());
+        assert!(summary.contains("latency p50"), "{summary}");
+    }
+}

@@ -1,8 +1,9 @@
 //! Where CLI commands run: the engine in-process, or a server over gRPC.
 //! Both answer with the same library types, so output is identical.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use tokio::runtime::Runtime;
@@ -116,22 +117,25 @@ impl Backend {
     }
 
     /// Ingests batches in order, with up to `window` batches in flight on a
-    /// server; `on_batch` sees each batch's outcomes in order.
+    /// server; `on_batch` sees each batch's outcomes in order, and how long
+    /// the batch took from being sent to being answered.
     pub fn ingest_batches(
         &self,
         batches: impl Iterator<Item = anyhow::Result<Vec<Document>>>,
         window: usize,
-        mut on_batch: impl FnMut(Vec<Outcome>) -> anyhow::Result<()>,
+        mut on_batch: impl FnMut(Vec<Outcome>, Duration) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         match self {
             Backend::Local(e) => {
                 for batch in batches {
+                    let batch = batch?;
+                    let sent = Instant::now();
                     let outcomes = e
-                        .ingest_batch(batch?)
+                        .ingest_batch(batch)
                         .into_iter()
                         .map(|r| r.map_err(|e| e.to_string()))
                         .collect();
-                    on_batch(outcomes)?;
+                    on_batch(outcomes, sent.elapsed())?;
                 }
                 Ok(())
             }
@@ -144,25 +148,27 @@ impl Backend {
                     .await
                     .map_err(remote)?
                     .into_inner();
-                let mut in_flight = 0usize;
+                // Send times of the batches in flight, oldest first.
+                let mut in_flight: VecDeque<Instant> = VecDeque::with_capacity(window);
                 for batch in batches {
                     let documents = batch?.into_iter().map(convert::document_to_pb).collect();
-                    if in_flight == window {
-                        on_batch(next_outcomes(&mut responses).await?)?;
-                        in_flight -= 1;
+                    if in_flight.len() == window {
+                        let outcomes = next_outcomes(&mut responses).await?;
+                        let sent = in_flight.pop_front().expect("a batch in flight");
+                        on_batch(outcomes, sent.elapsed())?;
                     }
+                    in_flight.push_back(Instant::now());
                     tx.send(pb::AnalyzeStreamRequest {
                         documents,
                         mode: pb::Mode::Ingest as i32,
                     })
                     .await
                     .map_err(|_| anyhow!("the server closed the stream"))?;
-                    in_flight += 1;
                 }
                 drop(tx);
-                while in_flight > 0 {
-                    on_batch(next_outcomes(&mut responses).await?)?;
-                    in_flight -= 1;
+                while let Some(sent) = in_flight.pop_front() {
+                    let outcomes = next_outcomes(&mut responses).await?;
+                    on_batch(outcomes, sent.elapsed())?;
                 }
                 Ok(())
             }),

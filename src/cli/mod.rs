@@ -2,6 +2,7 @@
 //! in-process, or a server).
 
 mod backend;
+mod bench;
 mod eval;
 mod input;
 mod render;
@@ -57,6 +58,9 @@ pub enum Command {
     Health(HealthArgs),
     /// Label a labelled corpus from an empty index and score the labels.
     Eval(eval::EvalArgs),
+    /// Load generator: stream a corpus through a server (or in-process) and
+    /// print throughput and batch latency.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -103,7 +107,7 @@ pub struct FeedArgs {
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// Batches in flight to a server.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, alias = "in-flight", default_value_t = 4)]
     pub window: usize,
     /// Report bad records and carry on instead of stopping at the first.
     #[arg(long)]
@@ -206,6 +210,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(a) => stats(a),
         Command::Health(a) => health(a),
         Command::Eval(a) => eval::eval(a),
+        Command::Bench(a) => bench::bench(a),
     }
 }
 
@@ -291,6 +296,10 @@ struct FeedTotals {
     documents: u64,
     segments: u64,
     bad: u64,
+    /// Bytes of the input lines sent.
+    bytes: u64,
+    /// Per batch: from sent to answered.
+    latencies: Vec<std::time::Duration>,
 }
 
 /// What the reader knows about each line sent in a batch.
@@ -320,6 +329,8 @@ fn feed(
     let producer_pending = pending.clone();
     let skip_bad = args.skip_bad;
     let prefer = args.use_body;
+    let read_bytes = Rc::new(std::cell::Cell::new(0u64));
+    let bytes = read_bytes.clone();
     let batch_size = args.batch_size.max(1);
     let mut lines = input::lines(input.reader);
     let batches = std::iter::from_fn(move || {
@@ -332,6 +343,7 @@ fn feed(
                 Err(e) => return Some(Err(anyhow!("cannot read {}: {e}", path.display()))),
             };
             let parsed = input::parse_line(&line, prefer);
+            bytes.set(bytes.get() + line.len() as u64);
             match parsed.doc {
                 Ok(d) => {
                     let text = keep_text.then(|| sent_text(&d)).flatten();
@@ -361,7 +373,8 @@ fn feed(
         Some(Ok(docs))
     });
     let mut totals = FeedTotals::default();
-    let result = backend.ingest_batches(batches, args.window, |outcomes| {
+    let result = backend.ingest_batches(batches, args.window, |outcomes, latency| {
+        totals.latencies.push(latency);
         let infos = pending
             .borrow_mut()
             .pop_front()
@@ -399,6 +412,7 @@ fn feed(
     });
     progress.finish_and_clear();
     result?;
+    totals.bytes = read_bytes.get();
     Ok(totals)
 }
 
