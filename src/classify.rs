@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{ClusterView, Member};
+use crate::layout;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,6 +62,8 @@ pub struct Policy {
     pub boilerplate_min_documents: u32,
     /// Tokens a segment needs to count as syndicated content.
     pub syndication_min_tokens: u32,
+    /// Let the page layout label short lines outside the main block.
+    pub use_layout: bool,
 }
 
 impl Default for Policy {
@@ -68,6 +71,7 @@ impl Default for Policy {
         Policy {
             boilerplate_min_documents: 3,
             syndication_min_tokens: 8,
+            use_layout: true,
         }
     }
 }
@@ -82,19 +86,22 @@ pub struct Decision {
     pub first_seen: Option<Member>,
 }
 
-pub fn classify(
-    view: &ClusterView,
-    me: &Member,
-    tokens: u32,
-    matched: MatchKind,
-    distance: u32,
-    policy: &Policy,
-) -> Decision {
+/// What a segment brings besides its cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signals {
+    pub tokens: u32,
+    pub matched: MatchKind,
+    pub distance: u32,
+    /// `layout` flags of the segment.
+    pub layout: u8,
+}
+
+pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy) -> Decision {
     let other_sources = view.sources.saturating_sub(1);
     let first_seen = (view.earliest.doc != me.doc).then_some(view.earliest);
     // A near match is slightly weaker evidence than an exact one.
-    let closeness = match matched {
-        MatchKind::Near => 1.0 - distance as f32 / 32.0,
+    let closeness = match sig.matched {
+        MatchKind::Near => 1.0 - sig.distance as f32 / 32.0,
         _ => 1.0,
     };
     let threshold = policy.boilerplate_min_documents.max(1);
@@ -111,7 +118,7 @@ pub fn classify(
     }
     let earlier_elsewhere =
         view.earliest.source != me.source && view.earliest.precedence() < me.precedence();
-    if earlier_elsewhere && tokens >= policy.syndication_min_tokens {
+    if earlier_elsewhere && sig.tokens >= policy.syndication_min_tokens {
         return Decision {
             label: Label::Syndicated,
             confidence: 0.9 * closeness,
@@ -119,10 +126,20 @@ pub fn classify(
             first_seen,
         };
     }
+    // No cross-document verdict: a short line outside the page's main
+    // block is template text the site has not repeated yet.
+    if policy.use_layout && layout::template_like(sig.layout) {
+        return Decision {
+            label: Label::Boilerplate,
+            confidence: 0.6,
+            other_sources,
+            first_seen,
+        };
+    }
     // Editorial: sure when nothing matched and the text is substantial, less
     // so as the source's repeats approach the boilerplate threshold.
     let repeats = view.source_documents.saturating_sub(1) as f32 / threshold as f32;
-    let base = if tokens >= policy.syndication_min_tokens {
+    let base = if sig.tokens >= policy.syndication_min_tokens {
         0.9
     } else {
         0.7
@@ -148,6 +165,15 @@ mod tests {
         }
     }
 
+    fn sig(tokens: u32, matched: MatchKind, distance: u32) -> Signals {
+        Signals {
+            tokens,
+            matched,
+            distance,
+            layout: 0,
+        }
+    }
+
     fn view(documents: u32, sources: u32, source_documents: u32, earliest: Member) -> ClusterView {
         ClusterView {
             id: 1,
@@ -165,18 +191,14 @@ mod tests {
         let d = classify(
             &view(2, 1, 2, m(1, 1, 10)),
             &me,
-            20,
-            MatchKind::Exact,
-            0,
+            &sig(20, MatchKind::Exact, 0),
             &p,
         );
         assert_eq!(d.label, Label::Editorial);
         let d = classify(
             &view(3, 1, 3, m(1, 1, 10)),
             &me,
-            20,
-            MatchKind::Exact,
-            0,
+            &sig(20, MatchKind::Exact, 0),
             &p,
         );
         assert_eq!(d.label, Label::Boilerplate);
@@ -188,10 +210,20 @@ mod tests {
         let p = Policy::default();
         let origin = m(1, 1, 10);
         let copy = m(2, 2, 20);
-        let d = classify(&view(2, 2, 1, origin), &copy, 30, MatchKind::Near, 2, &p);
+        let d = classify(
+            &view(2, 2, 1, origin),
+            &copy,
+            &sig(30, MatchKind::Near, 2),
+            &p,
+        );
         assert_eq!(d.label, Label::Syndicated);
         assert_eq!(d.first_seen, Some(origin));
-        let d = classify(&view(2, 2, 1, origin), &origin, 30, MatchKind::None, 0, &p);
+        let d = classify(
+            &view(2, 2, 1, origin),
+            &origin,
+            &sig(30, MatchKind::None, 0),
+            &p,
+        );
         assert_eq!(
             (d.label, d.other_sources, d.first_seen),
             (Label::Editorial, 1, None)
@@ -199,13 +231,33 @@ mod tests {
     }
 
     #[test]
+    fn layout_labels_unrepeated_template_lines_only() {
+        let p = Policy::default();
+        let me = m(1, 1, 10);
+        let alone = view(1, 1, 1, me);
+        let line = Signals {
+            layout: layout::PAGE_HAS_MAIN | layout::LINE,
+            ..sig(2, MatchKind::None, 0)
+        };
+        assert_eq!(classify(&alone, &me, &line, &p).label, Label::Boilerplate);
+        let in_main = Signals {
+            layout: line.layout | layout::IN_MAIN,
+            ..line
+        };
+        assert_eq!(classify(&alone, &me, &in_main, &p).label, Label::Editorial);
+        let off = Policy {
+            use_layout: false,
+            ..p
+        };
+        assert_eq!(classify(&alone, &me, &line, &off).label, Label::Editorial);
+    }
+
+    #[test]
     fn short_shared_lines_are_not_syndication() {
         let d = classify(
             &view(2, 2, 1, m(1, 1, 10)),
             &m(2, 2, 20),
-            3,
-            MatchKind::Exact,
-            0,
+            &sig(3, MatchKind::Exact, 0),
             &Policy::default(),
         );
         assert_eq!(d.label, Label::Editorial);

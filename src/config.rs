@@ -54,6 +54,9 @@ pub struct EngineArgs {
     /// Tokens a segment needs before it can be labelled syndicated.
     #[arg(long, env = "CHAFF_SYNDICATION_MIN_TOKENS", default_value_t = Policy::default().syndication_min_tokens)]
     pub syndication_min_tokens: u32,
+    /// Do not let page layout label short lines outside the main block.
+    #[arg(long, env = "CHAFF_NO_LAYOUT")]
+    pub no_layout: bool,
     /// Hamming radius (bits of 64) of a near-duplicate match, 0..=7.
     #[arg(long, env = "CHAFF_NEAR_RADIUS", default_value_t = DEFAULT_NEAR_RADIUS,
           value_parser = clap::value_parser!(u32).range(0..=7))]
@@ -72,6 +75,7 @@ impl EngineArgs {
             policy: Policy {
                 boilerplate_min_documents: self.boilerplate_min_documents.max(1),
                 syndication_min_tokens: self.syndication_min_tokens,
+                use_layout: !self.no_layout,
             },
             limits: Limits {
                 max_document_bytes: self.max_document_bytes,

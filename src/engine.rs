@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use crate::classify::{classify, Label, MatchKind};
-use crate::cluster::{Cluster, ClusterId, Clusters, DocIdx, Member, SourceIdx};
+use crate::classify::{classify, Label, MatchKind, Signals};
+use crate::cluster::{Cluster, ClusterId, ClusterView, Clusters, DocIdx, Member, SourceIdx};
 use crate::config::EngineConfig;
 use crate::document::{Document, Prepared};
 use crate::error::{Error, Result};
@@ -25,6 +25,7 @@ use crate::labels::{
     ClusterInfo, ClusterPage, ClusterQuery, DocumentLabels, Occurrence, SegmentLabel, SourceCount,
     Stats, Summary,
 };
+use crate::layout;
 use crate::normalize::{normalize, Normalized};
 use crate::proto::store::{StoredDocument, StoredSegment};
 use crate::segment::{split_paragraphs, split_text, Span};
@@ -46,6 +47,7 @@ struct Analysis {
     doc: Prepared,
     spans: Vec<Span>,
     fingerprints: Vec<Fingerprint>,
+    layout: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +57,7 @@ struct SegmentRecord {
     cluster: ClusterId,
     matched: MatchKind,
     distance: u32,
+    layout: u8,
 }
 
 #[derive(Debug)]
@@ -340,17 +343,24 @@ impl Engine {
             )));
         }
         let mut norm = Normalized::default();
-        let fingerprints = spans
+        let fingerprints: Vec<Fingerprint> = spans
             .iter()
             .map(|s| {
                 normalize(s.text(&doc.text), &mut norm);
                 fingerprint(&norm)
             })
             .collect();
+        let layout = layout::layout(
+            spans
+                .iter()
+                .zip(&fingerprints)
+                .map(|(s, f)| (s.text(&doc.text), f.tokens)),
+        );
         Ok(Analysis {
             doc,
             spans,
             fingerprints,
+            layout,
         })
     }
 
@@ -516,7 +526,13 @@ impl State {
             seq: self.seq,
         };
         let mut segments = Vec::with_capacity(a.spans.len());
-        for (ordinal, (span, fp)) in a.spans.iter().zip(&a.fingerprints).enumerate() {
+        for (ordinal, ((span, fp), &layout)) in a
+            .spans
+            .iter()
+            .zip(&a.fingerprints)
+            .zip(&a.layout)
+            .enumerate()
+        {
             let (cluster, matched, distance) = self
                 .find(fp)
                 .unwrap_or_else(|| (self.clusters.create(), MatchKind::None, 0));
@@ -528,6 +544,7 @@ impl State {
                 cluster,
                 matched,
                 distance,
+                layout,
             });
         }
         let html_text = a.doc.from_html.then(|| a.doc.text.clone());
@@ -605,6 +622,7 @@ impl State {
                         _ => MatchKind::None,
                     },
                     distance: s.distance,
+                    layout: s.layout as u8,
                 }
             })
             .collect();
@@ -665,16 +683,13 @@ impl State {
                     .clusters
                     .get(s.cluster)
                     .expect("segment's cluster exists");
-                self.segment_label(
-                    s.span,
-                    s.fingerprint.tokens,
-                    s.cluster,
-                    c,
-                    s.matched,
-                    s.distance,
-                    &me,
-                    config,
-                )
+                let sig = Signals {
+                    tokens: s.fingerprint.tokens,
+                    matched: s.matched,
+                    distance: s.distance,
+                    layout: s.layout,
+                };
+                self.segment_label(s.span, &sig, s.cluster, c.view(s.cluster, &me), &me, config)
             })
             .collect::<Vec<_>>();
         DocumentLabels {
@@ -705,30 +720,27 @@ impl State {
             .spans
             .iter()
             .zip(&a.fingerprints)
-            .map(|(span, fp)| match self.find(fp) {
-                Some((id, matched, distance)) => {
-                    let c = self.clusters.get(id).expect("indexed cluster exists");
-                    self.segment_label(*span, fp.tokens, id, c, matched, distance, &me, config)
-                }
-                None => SegmentLabel {
-                    start: span.start,
-                    end: span.end,
-                    index: span.index,
-                    label: Label::Editorial,
-                    confidence: if fp.tokens >= config.policy.syndication_min_tokens {
-                        0.9
-                    } else {
-                        0.7
+            .zip(&a.layout)
+            .map(|((span, fp), &layout)| {
+                let (id, matched, distance) = self.find(fp).unwrap_or((0, MatchKind::None, 0));
+                let sig = Signals {
+                    tokens: fp.tokens,
+                    matched,
+                    distance,
+                    layout,
+                };
+                // Unmatched: a cluster of its own, as it would start.
+                let view = match self.clusters.get(id) {
+                    Some(c) if id != 0 => c.view(id, &me),
+                    _ => ClusterView {
+                        id: 0,
+                        documents: 1,
+                        sources: 1,
+                        source_documents: 1,
+                        earliest: me,
                     },
-                    cluster: 0,
-                    matched: MatchKind::None,
-                    distance: 0,
-                    cluster_documents: 1,
-                    cluster_sources: 1,
-                    source_documents: 1,
-                    first_seen: None,
-                    other_sources: 0,
-                },
+                };
+                self.segment_label(*span, &sig, id, view, &me, config)
             })
             .collect::<Vec<_>>();
         DocumentLabels {
@@ -743,20 +755,16 @@ impl State {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn segment_label(
         &self,
         span: Span,
-        tokens: u32,
+        sig: &Signals,
         id: ClusterId,
-        c: &Cluster,
-        matched: MatchKind,
-        distance: u32,
+        view: ClusterView,
         me: &Member,
         config: &EngineConfig,
     ) -> SegmentLabel {
-        let view = c.view(id, me);
-        let d = classify(&view, me, tokens, matched, distance, &config.policy);
+        let d = classify(&view, me, sig, &config.policy);
         SegmentLabel {
             start: span.start,
             end: span.end,
@@ -764,8 +772,8 @@ impl State {
             label: d.label,
             confidence: d.confidence,
             cluster: id,
-            matched,
-            distance,
+            matched: sig.matched,
+            distance: sig.distance,
             cluster_documents: view.documents,
             cluster_sources: view.sources,
             source_documents: view.source_documents,
@@ -834,6 +842,7 @@ fn stored_segment(s: &SegmentRecord) -> StoredSegment {
             MatchKind::Near => 2,
         },
         distance: s.distance,
+        layout: s.layout as u32,
     }
 }
 

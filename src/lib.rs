@@ -20,6 +20,7 @@ pub mod fingerprint;
 pub mod html;
 pub mod index;
 pub mod labels;
+pub mod layout;
 pub mod normalize;
 pub mod segment;
 pub mod server;

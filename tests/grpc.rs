@@ -55,9 +55,14 @@ async fn donation_appeal_becomes_boilerplate_and_articles_stay_editorial() {
         .await;
         seen.push(l);
     }
-    // Streaming view: the first two articles cannot know yet.
-    assert_eq!(labels(&seen[0]), vec![Editorial; 7]);
-    assert_eq!(labels(&seen[1])[3..], [Editorial; 4]);
+    // Streaming view: the first two articles cannot know that the appeal
+    // repeats; only its short last line, outside the article, looks like
+    // template text from the page's layout alone.
+    assert_eq!(labels(&seen[0])[..6], [Editorial; 6]);
+    assert_eq!(labels(&seen[1])[3..6], [Editorial; 3]);
+    assert_eq!(seen[0].segments[6].source_documents, 1);
+    assert_eq!(seen[0].segments[6].label(), Boilerplate);
+    assert!(seen[0].segments[6].confidence < seen[2].segments[6].confidence);
     // From the third article on (the default threshold), the appeal is
     // boilerplate in every variant, the articles' own text is editorial.
     for (i, l) in seen.iter().enumerate().skip(2) {
@@ -182,7 +187,7 @@ async fn recrawls_replace_and_deletes_remove_their_contribution() {
     // The same article crawled five times: one document, not five.
     for _ in 0..5 {
         let l = ingest(&mut c, doc("a0", OUTLET, T0, &outlet_article(0, 0))).await;
-        assert_eq!(labels(&l), vec![Editorial; 7]);
+        assert_eq!(labels(&l)[..6], [Editorial; 6]);
         assert!(l.segments.iter().all(|s| s.cluster_documents == 1));
     }
     let stats = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();

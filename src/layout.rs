@@ -1,0 +1,148 @@
+//! Segments -> layout: where the document's main text block is.
+//!
+//! A page a site has not repeated yet still shows its template by shape:
+//! menus, bylines-of-others, teaser links and footers are short lines
+//! around one dense block of sentences. The main block is the run of
+//! segments with the largest score (maximum-sum subarray), where a segment
+//! of running text scores its token count and a short line costs a little;
+//! the few short lines right before it (headline, byline, date) belong to
+//! it. This is evidence for segments that have no cross-document evidence
+//! yet; `classify` decides how much it weighs.
+
+/// The segment lies in the main block.
+pub const IN_MAIN: u8 = 1;
+/// The segment reads as running text (sentences, or long).
+pub const RUNNING_TEXT: u8 = 2;
+/// The page has a main block at all (else layout says nothing).
+pub const PAGE_HAS_MAIN: u8 = 4;
+/// The segment is a short line (under `LINE_TOKENS` tokens).
+pub const LINE: u8 = 8;
+
+/// Tokens of a segment that reads as running text when it ends a sentence.
+const SENTENCE_TOKENS: u32 = 10;
+/// Tokens of a segment that reads as running text whatever its end.
+const LONG_TOKENS: u32 = 30;
+/// Shorter segments are lines (menu items, labels, dates).
+const LINE_TOKENS: u32 = 5;
+/// Short segments just before the main block taken into it.
+const LEAD_SEGMENTS: usize = 3;
+/// Largest segment taken into the main block as its lead (a headline).
+const LEAD_TOKENS: u32 = 25;
+/// A main block needs at least this many tokens of running text.
+const MIN_MAIN_TOKENS: i64 = 40;
+
+fn ends_sentence(text: &str) -> bool {
+    let t = text.trim_end_matches(['"', '\'', '”', '’', ')', ']', '»', ' ']);
+    t.ends_with(['.', '!', '?', '…', '。', '！', '？', ':', ';'])
+}
+
+/// Flags per segment, from each segment's text and token count.
+pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
+    let shapes: Vec<(u32, bool)> = segments
+        .map(|(text, tokens)| {
+            let running =
+                tokens >= LONG_TOKENS || (tokens >= SENTENCE_TOKENS && ends_sentence(text));
+            (tokens, running)
+        })
+        .collect();
+    let score = |&(tokens, running): &(u32, bool)| -> i64 {
+        if running {
+            tokens as i64
+        } else if tokens < LINE_TOKENS {
+            -4
+        } else {
+            -2
+        }
+    };
+    // Kadane's maximum-sum subarray.
+    let (mut best, mut best_range) = (0i64, None);
+    let (mut sum, mut start) = (0i64, 0usize);
+    for (i, s) in shapes.iter().enumerate() {
+        if sum <= 0 {
+            sum = 0;
+            start = i;
+        }
+        sum += score(s);
+        if sum > best {
+            best = sum;
+            best_range = Some((start, i));
+        }
+    }
+    let mut flags: Vec<u8> = shapes
+        .iter()
+        .map(|&(tokens, running)| {
+            let mut f = if running { RUNNING_TEXT } else { 0 };
+            if tokens < LINE_TOKENS {
+                f |= LINE;
+            }
+            f
+        })
+        .collect();
+    let Some((mut a, b)) = best_range.filter(|_| best >= MIN_MAIN_TOKENS) else {
+        return flags;
+    };
+    let mut lead = 0;
+    while a > 0 && lead < LEAD_SEGMENTS && shapes[a - 1].0 <= LEAD_TOKENS && !shapes[a - 1].1 {
+        a -= 1;
+        lead += 1;
+    }
+    for (i, f) in flags.iter_mut().enumerate() {
+        *f |= PAGE_HAS_MAIN;
+        if (a..=b).contains(&i) {
+            *f |= IN_MAIN;
+        }
+    }
+    flags
+}
+
+/// Layout alone says boilerplate: a short line outside the main block of a
+/// page that has one.
+pub fn template_like(flags: u8) -> bool {
+    flags & PAGE_HAS_MAIN != 0 && flags & IN_MAIN == 0 && flags & LINE != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str =
+        "The council voted on Tuesday to close the old library building and move its books.";
+
+    fn flags(segs: &[&str]) -> Vec<u8> {
+        layout(
+            segs.iter()
+                .map(|s| (*s, s.split_whitespace().count() as u32)),
+        )
+    }
+
+    #[test]
+    fn menus_and_footers_around_an_article_are_template_like() {
+        let f = flags(&[
+            "Home",
+            "News",
+            "Sport",
+            "Library to close",
+            "By A. Writer",
+            P,
+            P,
+            "Quote of the day.",
+            P,
+            "Share",
+            "Contact us",
+            "© 2025 Example",
+        ]);
+        let t: Vec<bool> = f.iter().map(|&x| template_like(x)).collect();
+        // The three short lines before the article are taken as its lead.
+        assert_eq!(
+            t,
+            vec![true, true, false, false, false, false, false, false, false, true, true, true]
+        );
+    }
+
+    #[test]
+    fn pages_without_a_main_block_say_nothing() {
+        let f = flags(&["Home", "News", "One two three four five six"]);
+        assert!(f.iter().all(|&x| !template_like(x)));
+        assert!(flags(&[]).is_empty());
+    }
+}
