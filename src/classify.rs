@@ -105,7 +105,10 @@ pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy)
         _ => 1.0,
     };
     let threshold = policy.boilerplate_min_documents.max(1);
-    if view.source_documents >= threshold {
+    // A page's own headline recurs as a teaser on the site's other pages;
+    // where it opens the main block, it is the page's own.
+    let own_headline = policy.use_layout && layout::heads_main_block(sig.layout);
+    if view.source_documents >= threshold && !own_headline {
         // 0.75 at the threshold, approaching 1 as the repeats grow.
         let extra = (view.source_documents - threshold) as i32;
         let confidence = (1.0 - 0.25 * 0.5f32.powi(extra)) * closeness;

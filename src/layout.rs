@@ -17,6 +17,8 @@ pub const RUNNING_TEXT: u8 = 2;
 pub const PAGE_HAS_MAIN: u8 = 4;
 /// The segment is a short line (under `LINE_TOKENS` tokens).
 pub const LINE: u8 = 8;
+/// The segment opens the main block (typically the headline).
+pub const OPENS_MAIN: u8 = 16;
 
 /// Tokens of a segment that reads as running text when it ends a sentence.
 const SENTENCE_TOKENS: u32 = 10;
@@ -92,7 +94,13 @@ pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
             *f |= IN_MAIN;
         }
     }
+    flags[a] |= OPENS_MAIN;
     flags
+}
+
+/// The short line that opens the main block: the page's headline.
+pub fn heads_main_block(flags: u8) -> bool {
+    flags & OPENS_MAIN != 0 && flags & RUNNING_TEXT == 0
 }
 
 /// Layout alone says boilerplate: a short line outside the main block of a

@@ -694,3 +694,41 @@ async fn deadlines_are_honoured() {
     assert_eq!(late.unwrap_err().code(), Code::NotFound);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_headline_teased_on_other_pages_stays_editorial_on_its_own_page() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let headline = |i: usize| {
+        format!(
+            "Story {} headline about the river",
+            ["one", "two", "three", "four", "five"][i]
+        )
+    };
+    for i in 0..5 {
+        // Each page: its headline, its article, then teasers of the others.
+        let mut p = vec![headline(i)];
+        p.extend(article(300 + i as u64, 3));
+        p.extend((0..5).filter(|&j| j != i).map(headline));
+        ingest(
+            &mut c,
+            doc(&format!("t{i}"), OUTLET, T0 + i as i64 * DAY, &p),
+        )
+        .await;
+    }
+    for i in 0..5 {
+        let l = get(&mut c, &format!("t{i}")).await;
+        // Own headline (repeated on 4 other pages) stays editorial here...
+        assert_eq!(
+            l.segments[0].label(),
+            Editorial,
+            "t{i}: {:?}",
+            l.segments[0]
+        );
+        assert!(l.segments[0].source_documents >= 3);
+        assert_eq!(labels(&l)[1..4], [Editorial; 3]);
+        // ...while the teasers of the other stories are boilerplate.
+        assert_eq!(labels(&l)[4..], [Boilerplate; 4], "t{i}");
+    }
+    server.stop().await;
+}
