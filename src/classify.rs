@@ -155,6 +155,34 @@ pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy)
     }
 }
 
+/// A lone shared paragraph shorter than this is a quotation two stories
+/// share, not a republished story.
+pub const LONE_SYNDICATED_TOKENS: u32 = 40;
+
+/// Document-level pass over the segment labels: republishing copies
+/// several paragraphs of one origin, while independent stories may share a
+/// single quotation. A syndicated segment whose origin document lends this
+/// document no other segment, and which is shorter than
+/// [`LONE_SYNDICATED_TOKENS`], is the document's own (editorial).
+pub fn lone_quotes_are_editorial(labels: &mut [crate::labels::SegmentLabel], tokens: &[u32]) {
+    let origin =
+        |s: &crate::labels::SegmentLabel| s.first_seen.as_ref().map(|o| o.document_id.clone());
+    let mut per_origin: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for s in labels.iter().filter(|s| s.label == Label::Syndicated) {
+        if let Some(o) = origin(s) {
+            *per_origin.entry(o).or_default() += 1;
+        }
+    }
+    for (s, &t) in labels.iter_mut().zip(tokens) {
+        let lone = s.label == Label::Syndicated
+            && origin(s).is_some_and(|o| per_origin.get(&o) == Some(&1));
+        if lone && t < LONE_SYNDICATED_TOKENS {
+            s.label = Label::Editorial;
+            s.confidence = 0.6;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

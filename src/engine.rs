@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use crate::classify::{classify, Label, MatchKind, Signals};
+use crate::classify::{classify, lone_quotes_are_editorial, Label, MatchKind, Signals};
 use crate::cluster::{Cluster, ClusterId, ClusterView, Clusters, DocIdx, Member, SourceIdx};
 use crate::config::EngineConfig;
 use crate::document::{Document, Prepared};
@@ -675,7 +675,7 @@ impl State {
     fn relabel(&self, idx: DocIdx, config: &EngineConfig) -> DocumentLabels {
         let d = self.doc(idx);
         let me = self.member(idx);
-        let segments = d
+        let mut segments = d
             .segments
             .iter()
             .map(|s| {
@@ -692,6 +692,8 @@ impl State {
                 self.segment_label(s.span, &sig, s.cluster, c.view(s.cluster, &me), &me, config)
             })
             .collect::<Vec<_>>();
+        let tokens: Vec<u32> = d.segments.iter().map(|s| s.fingerprint.tokens).collect();
+        lone_quotes_are_editorial(&mut segments, &tokens);
         DocumentLabels {
             id: d.id.clone(),
             source: self.sources[d.source as usize].clone(),
@@ -716,7 +718,7 @@ impl State {
             published_at: a.doc.published_at,
             seq: existing.map_or(self.seq + 1, |i| self.doc(i).seq),
         };
-        let segments = a
+        let mut segments = a
             .spans
             .iter()
             .zip(&a.fingerprints)
@@ -743,6 +745,8 @@ impl State {
                 self.segment_label(*span, &sig, id, view, &me, config)
             })
             .collect::<Vec<_>>();
+        let tokens: Vec<u32> = a.fingerprints.iter().map(|f| f.tokens).collect();
+        lone_quotes_are_editorial(&mut segments, &tokens);
         DocumentLabels {
             id: a.doc.id.clone(),
             source: a.doc.source.clone(),

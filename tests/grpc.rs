@@ -732,3 +732,57 @@ async fn a_headline_teased_on_other_pages_stays_editorial_on_its_own_page() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_quote_two_independent_stories_share_is_not_syndication_or_boilerplate() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let quote = "\"We will not rest until every family has a safe home,\" the housing minister told reporters on Monday.".to_string();
+    let mut a = article(400, 3);
+    a.insert(1, quote.clone());
+    let mut b = article(401, 3);
+    b.insert(2, quote);
+    ingest(&mut c, doc("first", "alpha.example", T0, &a)).await;
+    let second = ingest(&mut c, doc("second", "beta.example", T0 + 3600, &b)).await;
+    assert_eq!(labels(&second), vec![Editorial; 4], "{second:?}");
+    let shared = &second.segments[2];
+    assert_eq!((shared.cluster_documents, shared.cluster_sources), (2, 2));
+    assert_eq!(labels(&get(&mut c, "first").await), vec![Editorial; 4]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn wire_attribution_lines_are_not_editorial() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    // A portal's copies of wire stories end with the agency's line.
+    for i in 0..4u64 {
+        let story = article(500 + i, 3);
+        ingest(
+            &mut c,
+            doc(
+                &format!("w{i}"),
+                "wire.example",
+                T0 + i as i64 * DAY,
+                &story,
+            ),
+        )
+        .await;
+        let mut copy = story.clone();
+        copy.push("© 2025 AFP".to_string());
+        copy.push("Source: TASS".to_string());
+        let l = ingest(
+            &mut c,
+            doc(
+                &format!("p{i}"),
+                "portal.example",
+                T0 + i as i64 * DAY + 60,
+                &copy,
+            ),
+        )
+        .await;
+        assert_eq!(labels(&l)[..3], [Syndicated; 3], "p{i}");
+        assert_eq!(labels(&l)[3..], [Boilerplate; 2], "p{i}: {l:?}");
+    }
+    server.stop().await;
+}
