@@ -17,7 +17,8 @@ pub const RUNNING_TEXT: u8 = 2;
 pub const PAGE_HAS_MAIN: u8 = 4;
 /// The segment is a short line (under `LINE_TOKENS` tokens).
 pub const LINE: u8 = 8;
-/// The segment opens the main block (typically the headline).
+/// The segment heads the main block: the longest line of its lead,
+/// typically the headline.
 pub const OPENS_MAIN: u8 = 16;
 
 /// Tokens of a segment that reads as running text when it ends a sentence.
@@ -83,10 +84,9 @@ pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
     let Some((mut a, b)) = best_range.filter(|_| best >= MIN_MAIN_TOKENS) else {
         return flags;
     };
-    let mut lead = 0;
-    while a > 0 && lead < LEAD_SEGMENTS && shapes[a - 1].0 <= LEAD_TOKENS && !shapes[a - 1].1 {
+    let body = a;
+    while a > 0 && body - a < LEAD_SEGMENTS && shapes[a - 1].0 <= LEAD_TOKENS && !shapes[a - 1].1 {
         a -= 1;
-        lead += 1;
     }
     for (i, f) in flags.iter_mut().enumerate() {
         *f |= PAGE_HAS_MAIN;
@@ -94,11 +94,15 @@ pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
             *f |= IN_MAIN;
         }
     }
-    flags[a] |= OPENS_MAIN;
+    // The headline: the longest line of the lead (menu items, bylines and
+    // dates are shorter); the later one on a tie.
+    if let Some(h) = (a..body).max_by_key(|&i| (shapes[i].0, i)) {
+        flags[h] |= OPENS_MAIN;
+    }
     flags
 }
 
-/// The short line that opens the main block: the page's headline.
+/// The line that heads the main block: the page's headline.
 pub fn heads_main_block(flags: u8) -> bool {
     flags & OPENS_MAIN != 0 && flags & RUNNING_TEXT == 0
 }
