@@ -27,6 +27,9 @@ pub struct GoldRecord {
     pub labels: Vec<String>,
     #[serde(default)]
     pub extra: Option<GoldExtra>,
+    /// The data set's own main text (extraction track).
+    #[serde(default)]
+    pub gold_main_text: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -252,6 +255,70 @@ pub fn report(per_doc: &[(Option<String>, Counts)], min_site_pages: usize) -> Re
     }
 }
 
+/// Extraction track: the main text a labelling keeps (its editorial and
+/// syndicated segments) against the gold main text, as bags of words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Extraction {
+    pub documents: usize,
+    pub mean_precision: Option<f64>,
+    pub mean_recall: Option<f64>,
+    pub mean_f1: Option<f64>,
+}
+
+/// Lower-cased runs of word characters, counted.
+fn bag(text: &str) -> HashMap<String, u32> {
+    let mut bag = HashMap::new();
+    for w in text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+    {
+        *bag.entry(w.to_lowercase()).or_default() += 1;
+    }
+    bag
+}
+
+/// The gold main text without reader comments: Dragnet marks them with a
+/// line of `!@#$%^&*()` characters containing "^&*".
+pub fn gold_main(text: &str) -> &str {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        let head = t.split_whitespace().next().unwrap_or("");
+        if t.contains("^&*") && head.chars().all(|c| "!@#$%^&*()".contains(c)) {
+            return &text[..offset];
+        }
+        offset += line.len();
+    }
+    text
+}
+
+/// (precision, recall, f1) of one document; `None` where undefined.
+pub fn extraction_document(gold: &str, predicted: &str) -> (Option<f64>, Option<f64>, f64) {
+    let (g, p) = (bag(gold), bag(predicted));
+    let (gn, pn): (u32, u32) = (g.values().sum(), p.values().sum());
+    let tp: u32 = p
+        .iter()
+        .map(|(w, n)| (*n).min(g.get(w).copied().unwrap_or(0)))
+        .sum();
+    let precision = (pn > 0).then(|| tp as f64 / pn as f64);
+    let recall = (gn > 0).then(|| tp as f64 / gn as f64);
+    let f1 = match (gn, pn) {
+        (0, 0) => 1.0,
+        _ => 2.0 * tp as f64 / (gn + pn) as f64,
+    };
+    (precision, recall, f1)
+}
+
+pub fn extraction(scores: &[(Option<f64>, Option<f64>, f64)]) -> Extraction {
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    Extraction {
+        documents: scores.len(),
+        mean_precision: mean(scores.iter().filter_map(|s| s.0).collect()),
+        mean_recall: mean(scores.iter().filter_map(|s| s.1).collect()),
+        mean_f1: mean(scores.iter().map(|s| s.2).collect()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +383,19 @@ mod tests {
         // No prediction: all editorial.
         let c = score_document(&gold, None, &order);
         assert_eq!(c.chars[1][0] + c.chars[2][0] + c.chars[0][0], 12);
+    }
+
+    #[test]
+    fn extraction_compares_bags_of_words() {
+        let (p, r, f) = extraction_document("The cat sat. The end", "the cat, the dog");
+        assert_eq!((p, r), (Some(0.75), Some(0.6)));
+        assert!((f - 2.0 * 3.0 / 9.0).abs() < 1e-9);
+        assert_eq!(extraction_document("", ""), (None, None, 1.0));
+        assert_eq!(
+            gold_main("story\n!@#$%^&*()  COMMENTS\nnice post"),
+            "story\n"
+        );
+        assert_eq!(gold_main("a ^&* b"), "a ^&* b");
     }
 
     #[test]
