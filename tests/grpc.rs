@@ -15,6 +15,17 @@ const OUTLET: &str = "dailyledger.example";
 const DAY: i64 = 86_400;
 const T0: i64 = 1_735_000_000;
 
+/// Labels of an outlet article once its appeal is known boilerplate.
+const OWN_TEXT_THEN_APPEAL: [pb::Label; 7] = [
+    Editorial,
+    Editorial,
+    Editorial,
+    Boilerplate,
+    Boilerplate,
+    Boilerplate,
+    Boilerplate,
+];
+
 /// Ingests the outlet's articles 0..n, unchanged appeal, a day apart.
 async fn ingest_outlet(c: &mut ChaffClient<Channel>, n: usize) {
     for i in 0..n {
@@ -82,18 +93,7 @@ async fn donation_appeal_becomes_boilerplate_and_articles_stay_editorial() {
     assert_eq!(seen[3].segments[5].cluster, seen[0].segments[5].cluster);
     // Retroactive: the first article's appeal is boilerplate now.
     let first = get(&mut c, "a0").await;
-    assert_eq!(
-        labels(&first),
-        vec![
-            Editorial,
-            Editorial,
-            Editorial,
-            Boilerplate,
-            Boilerplate,
-            Boilerplate,
-            Boilerplate
-        ]
-    );
+    assert_eq!(labels(&first), OWN_TEXT_THEN_APPEAL.to_vec());
     // Offsets point at the text that was sent.
     let text = outlet_article(0, 0).join("\n\n");
     let s = &first.segments[6];
@@ -319,18 +319,7 @@ async fn dry_run_labels_without_changing_the_index() {
         .into_inner()
         .labels
         .unwrap();
-    assert_eq!(
-        labels(&r),
-        vec![
-            Editorial,
-            Editorial,
-            Editorial,
-            Boilerplate,
-            Boilerplate,
-            Boilerplate,
-            Boilerplate
-        ]
-    );
+    assert_eq!(labels(&r), OWN_TEXT_THEN_APPEAL.to_vec());
     let after = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
     let counts =
         |s: &pb::StatsResponse| (s.documents, s.segments, s.clusters, s.indexed_fingerprints);
