@@ -10,9 +10,12 @@
 //! A 64-bit simhash of a paragraph moves by several bits for each edited
 //! word, so most paragraphs with a reworded or dropped sentence fall
 //! outside any selective radius. Paragraphs therefore also match by
-//! anchors (sampled word shingles, see `fingerprint`): the cluster that
-//! holds the largest share of a paragraph's anchors, if that share is at
-//! least `MIN_ANCHOR_SHARE` and at least two anchors, is a near match.
+//! anchors (sampled word shingles, see `fingerprint`). Anchors vote for the
+//! indexed texts that have them, one text at a time, never for a cluster as
+//! a whole: a cluster's union of anchors grows with every member and would
+//! end up matching anything. The text that shares the largest share of
+//! anchors with the segment, at least `MIN_ANCHOR_SHARE` of each side's and
+//! at least two, is a near match, and the segment joins its cluster.
 
 use std::collections::HashMap;
 
@@ -23,13 +26,13 @@ use crate::fingerprint::Fingerprint;
 pub struct NearMatch {
     pub cluster: ClusterId,
     /// Simhash matches: Hamming distance. Anchor matches: the segment's
-    /// anchors that the cluster does not have.
+    /// anchors that the matched text does not have.
     pub distance: u32,
 }
 
-/// Share of a segment's anchors a cluster must hold to match it.
+/// Share of each side's anchors two texts must share to match.
 pub const MIN_ANCHOR_SHARE: f32 = 0.4;
-/// Clusters an anchor may point to; an anchor found in this many is a stock
+/// Texts an anchor may point to; an anchor found in this many is a stock
 /// phrase and counts neither for nor against a match.
 pub const MAX_POSTINGS: usize = 16;
 /// Fewest shared anchors for a match: one shared shingle is a phrase.
@@ -40,7 +43,7 @@ pub const MIN_SHARED_ANCHORS: u32 = 2;
 pub trait SegmentIndex: Send + Sync {
     fn exact(&self, exact: u64) -> Option<ClusterId>;
     /// Nearest indexed simhash within the radius (ties: lowest cluster id),
-    /// else the cluster that holds most of the segment's anchors.
+    /// else the cluster of the indexed text that shares most anchors.
     fn near(&self, fp: &Fingerprint) -> Option<NearMatch>;
     /// Records one more segment with this fingerprint in `cluster`. The
     /// first one of an exact hash also enters the near tables when
@@ -63,6 +66,8 @@ struct ExactEntry {
     refs: u32,
     simhash: u64,
     near: bool,
+    /// Anchors of this text.
+    anchors: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -77,8 +82,8 @@ pub struct BlockedIndex {
     blocks: Vec<(u32, u64)>,
     tables: Vec<HashMap<u64, Vec<NearEntry>>>,
     exact: HashMap<u64, ExactEntry>,
-    /// Anchor -> clusters that have it (distinct texts of each with it).
-    anchors: HashMap<u64, Vec<(ClusterId, u32)>>,
+    /// Anchor -> exact hashes of the indexed texts that have it.
+    anchors: HashMap<u64, Vec<u64>>,
 }
 
 /// Largest supported radius: beyond it blocks get too short to be selective.
@@ -146,7 +151,8 @@ impl BlockedIndex {
     }
 
     fn near_anchors(&self, fp: &Fingerprint) -> Option<NearMatch> {
-        let mut votes: Vec<(ClusterId, u32)> = Vec::new();
+        // Shared anchors per indexed text.
+        let mut votes: HashMap<u64, u32> = HashMap::new();
         let mut total = 0u32;
         for a in &fp.anchors {
             let postings = self.anchors.get(a).map_or(&[][..], |p| &p[..]);
@@ -154,21 +160,28 @@ impl BlockedIndex {
                 continue; // a stock phrase: no evidence either way
             }
             total += 1;
-            for &(cluster, _) in postings {
-                match votes.iter_mut().find(|(c, _)| *c == cluster) {
-                    Some((_, n)) => *n += 1,
-                    None => votes.push((cluster, 1)),
-                }
+            for &text in postings {
+                *votes.entry(text).or_default() += 1;
             }
         }
-        let (cluster, shared) = votes
+        let needed = |n: u32| ((n as f32 * MIN_ANCHOR_SHARE).ceil() as u32).max(MIN_SHARED_ANCHORS);
+        votes
             .into_iter()
-            .max_by_key(|&(c, n)| (n, std::cmp::Reverse(c)))?;
-        let needed = ((total as f32 * MIN_ANCHOR_SHARE).ceil() as u32).max(MIN_SHARED_ANCHORS);
-        (shared >= needed).then(|| NearMatch {
-            cluster,
-            distance: total - shared,
-        })
+            .filter_map(|(text, shared)| {
+                let e = self.exact.get(&text)?;
+                let larger = total.max(e.anchors);
+                (shared >= needed(total) && shared >= needed(e.anchors))
+                    .then_some((shared, larger, e.cluster))
+            })
+            // Highest share of the larger side; ties: lowest cluster.
+            .max_by(|a, b| {
+                let (ra, rb) = (a.0 as u64 * b.1 as u64, b.0 as u64 * a.1 as u64);
+                ra.cmp(&rb).then(b.2.cmp(&a.2))
+            })
+            .map(|(shared, _, cluster)| NearMatch {
+                cluster,
+                distance: total - shared,
+            })
     }
 }
 
@@ -193,10 +206,8 @@ impl SegmentIndex for BlockedIndex {
         }
         for anchor in &fp.anchors {
             let postings = self.anchors.entry(*anchor).or_default();
-            if let Some(pos) = postings.iter().position(|(c, _)| *c == cluster) {
-                postings[pos].1 += 1;
-            } else if postings.len() < MAX_POSTINGS {
-                postings.push((cluster, 1));
+            if postings.len() < MAX_POSTINGS {
+                postings.push(fp.exact);
             }
         }
         let near = fp.near_eligible();
@@ -207,6 +218,7 @@ impl SegmentIndex for BlockedIndex {
                 refs: 1,
                 simhash: fp.simhash,
                 near,
+                anchors: fp.anchors.len() as u32,
             },
         );
         if near {
@@ -233,11 +245,8 @@ impl SegmentIndex for BlockedIndex {
             let Some(postings) = self.anchors.get_mut(anchor) else {
                 continue;
             };
-            if let Some(pos) = postings.iter().position(|(c, _)| *c == e.cluster) {
-                postings[pos].1 -= 1;
-                if postings[pos].1 == 0 {
-                    postings.swap_remove(pos);
-                }
+            if let Some(pos) = postings.iter().position(|&t| t == fp.exact) {
+                postings.swap_remove(pos);
             }
             if postings.is_empty() {
                 self.anchors.remove(anchor);
@@ -309,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn clusters_holding_half_the_anchors_match() {
+    fn texts_sharing_enough_anchors_match() {
         let mut idx = BlockedIndex::new(3);
         let stored = Fingerprint {
             exact: 1,
@@ -346,6 +355,23 @@ mod tests {
         assert_eq!(idx.near(&short), None);
         idx.remove(&stored);
         assert_eq!(idx.near(&edited), None);
+    }
+
+    #[test]
+    fn a_cluster_does_not_match_by_the_union_of_its_members() {
+        let mut idx = BlockedIndex::new(3);
+        let text = |exact, anchors: Vec<u64>| Fingerprint {
+            exact,
+            simhash: exact.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            tokens: 30,
+            anchors,
+        };
+        idx.insert(&text(1, vec![1, 2, 3, 4, 5, 6]), 7);
+        idx.insert(&text(2, vec![11, 12, 13, 14, 15, 16]), 7);
+        // Two anchors of each member: four of six in the cluster, but no
+        // single text shares enough.
+        assert_eq!(idx.near(&text(3, vec![1, 2, 11, 12, 21, 22])), None);
+        assert!(idx.near(&text(4, vec![1, 2, 3, 11, 21, 22])).is_some());
     }
 
     #[test]
