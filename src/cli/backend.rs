@@ -176,36 +176,26 @@ impl Backend {
     }
 
     pub fn document(&self, id: &str) -> anyhow::Result<DocumentLabels> {
-        match self {
-            Backend::Local(e) => Ok(e.document(id, false)?.0),
-            Backend::Remote { client, rt } => {
-                let req = pb::GetDocumentRequest {
-                    id: id.to_string(),
-                    include_text: false,
-                };
-                let resp = rt
-                    .block_on(client.clone().get_document(req))
-                    .map_err(remote)?;
-                let labels = resp
-                    .into_inner()
-                    .labels
-                    .ok_or_else(|| anyhow!("server sent no labels"))?;
-                Ok(convert::labels_from_pb(labels))
-            }
-        }
+        Ok(self.get_document(id, false)?.0)
     }
 
     /// A stored document's labels and the text its offsets refer to.
     pub fn document_with_text(&self, id: &str) -> anyhow::Result<(DocumentLabels, String)> {
+        let (labels, text) = self.get_document(id, true)?;
+        Ok((labels, text.unwrap_or_default()))
+    }
+
+    fn get_document(
+        &self,
+        id: &str,
+        include_text: bool,
+    ) -> anyhow::Result<(DocumentLabels, Option<String>)> {
         match self {
-            Backend::Local(e) => {
-                let (l, t) = e.document(id, true)?;
-                Ok((l, t.unwrap_or_default()))
-            }
+            Backend::Local(e) => Ok(e.document(id, include_text)?),
             Backend::Remote { client, rt } => {
                 let req = pb::GetDocumentRequest {
                     id: id.to_string(),
-                    include_text: true,
+                    include_text,
                 };
                 let resp = rt
                     .block_on(client.clone().get_document(req))
@@ -214,7 +204,10 @@ impl Backend {
                 let labels = resp
                     .labels
                     .ok_or_else(|| anyhow!("server sent no labels"))?;
-                Ok((convert::labels_from_pb(labels), resp.text))
+                Ok((
+                    convert::labels_from_pb(labels),
+                    include_text.then_some(resp.text),
+                ))
             }
         }
     }
