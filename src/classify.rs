@@ -163,8 +163,13 @@ pub const LONE_SYNDICATED_TOKENS: u32 = 40;
 /// several paragraphs of one origin, while independent stories may share a
 /// single quotation. A syndicated segment whose origin document lends this
 /// document no other segment, and which is shorter than
-/// [`LONE_SYNDICATED_TOKENS`], is the document's own (editorial).
+/// [`LONE_SYNDICATED_TOKENS`], is the document's own (editorial), when the
+/// document has editorial text besides.
 pub fn lone_quotes_are_editorial(labels: &mut [crate::labels::SegmentLabel], tokens: &[u32]) {
+    // Without text of its own the document is the copy, not a story quoting it.
+    if !labels.iter().any(|s| s.label == Label::Editorial) {
+        return;
+    }
     let origin =
         |s: &crate::labels::SegmentLabel| s.first_seen.as_ref().map(|o| o.document_id.clone());
     let mut per_origin: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
