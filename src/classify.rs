@@ -1,18 +1,30 @@
-//! Cluster evidence -> label for one segment.
+//! Page prior + cluster evidence -> label for one segment.
 //!
 //! 1. boilerplate: this segment's source carries the cluster in at least
-//!    `boilerplate_min_documents` documents (the document itself included).
-//!    A source's template text recurs whatever the story.
+//!    `boilerplate_min_documents` documents (the document itself included):
+//!    a source's template text recurs whatever the story. The exception is
+//!    a page's own headline, which recurs as a teaser on the site's other
+//!    pages but heads its own page's main block.
+//!    Below that threshold, the segment model decides: gradient-boosted
+//!    trees (`model`, fitted by `bench/model/fit.py`) over the page prior
+//!    (`structure`: what the page alone shows), the layout flags, the
+//!    cross-document features (`cross_features`: a first repeat in the
+//!    source, other sources, who was first) and the neighbours' evidence
+//!    (`document_context`).
 //! 2. syndicated: the cluster's earliest occurrence (by published_at, then
 //!    ingest order) is in another source, and the segment is long enough to
 //!    be content rather than a stock phrase. `first_seen` names that origin,
 //!    so a copy of a copy points to the first publisher.
 //! 3. editorial: otherwise; an origin reports how many other sources carry it.
+//!
+//! Without structure (`--no-structure`), rule 1 is the repeat rule alone.
 
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{ClusterView, Member};
 use crate::layout;
+use crate::model;
+use crate::trees;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,8 +74,11 @@ pub struct Policy {
     pub boilerplate_min_documents: u32,
     /// Tokens a segment needs to count as syndicated content.
     pub syndication_min_tokens: u32,
-    /// Let the page layout label short lines outside the main block.
-    pub use_layout: bool,
+    /// Weigh the page's structure (the fitted model); off: repeats only.
+    pub use_structure: bool,
+    /// Probability of template text, by the model, above which a segment is
+    /// boilerplate: higher trades boilerplate recall for less editorial loss.
+    pub boilerplate_probability: f32,
 }
 
 impl Default for Policy {
@@ -71,7 +86,8 @@ impl Default for Policy {
         Policy {
             boilerplate_min_documents: 3,
             syndication_min_tokens: 8,
-            use_layout: true,
+            use_structure: true,
+            boilerplate_probability: 0.65,
         }
     }
 }
@@ -87,13 +103,147 @@ pub struct Decision {
 }
 
 /// What a segment brings besides its cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Signals {
     pub tokens: u32,
     pub matched: MatchKind,
     pub distance: u32,
     /// `layout` flags of the segment.
     pub layout: u8,
+    /// Page prior: log-odds of template text from the page alone.
+    pub prior: f32,
+    /// What the segment's neighbours show ([`document_context`]).
+    pub context: [f32; CONTEXT_FEATURES],
+}
+
+/// Number of document-context features; [`context_names`] names them.
+pub const CONTEXT_FEATURES: usize = 4;
+
+pub fn context_names() -> Vec<String> {
+    ["nb_prior", "nb_repeated", "rep_before", "rep_after"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Segments within this distance are a segment's neighbours.
+const NEIGHBOURS: usize = 2;
+
+/// Per segment: the mean prior of its neighbours, the share of them that
+/// the source repeats, and the share of repeated segments before and after
+/// it. Template text comes in runs, and an article sits between a repeated
+/// header and a repeated footer.
+pub fn document_context(priors: &[f32], repeated: &[bool]) -> Vec<[f32; CONTEXT_FEATURES]> {
+    let n = priors.len().min(repeated.len());
+    let mut before = vec![0u32; n + 1];
+    for i in 0..n {
+        before[i + 1] = before[i] + repeated[i] as u32;
+    }
+    (0..n)
+        .map(|i| {
+            let (lo, hi) = (i.saturating_sub(NEIGHBOURS), (i + NEIGHBOURS).min(n - 1));
+            let (mut p, mut r, mut k) = (0f32, 0u32, 0u32);
+            for j in (lo..=hi).filter(|&j| j != i) {
+                p += priors[j];
+                r += repeated[j] as u32;
+                k += 1;
+            }
+            let share = |a: u32, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+            [
+                if k == 0 { 0.0 } else { p / k as f32 },
+                share(r, k as usize),
+                share(before[i], i),
+                share(before[n] - before[i + 1], n - i - 1),
+            ]
+        })
+        .collect()
+}
+
+/// Number of cross-document features; [`cross_names`] names them.
+pub const CROSS_FEATURES: usize = 5;
+
+pub fn cross_names() -> Vec<String> {
+    [
+        "sd2",
+        "sd_threshold",
+        "ln_sd",
+        "multi_source",
+        "earlier_elsewhere",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// What other documents say about a segment, as model features (the
+/// trees combine them with the layout flags). `source_documents` counts
+/// this document too.
+pub fn cross_features(
+    source_documents: u32,
+    cluster_sources: u32,
+    earlier_elsewhere: bool,
+    threshold: u32,
+) -> [f32; CROSS_FEATURES] {
+    let b = |x: bool| x as u8 as f32;
+    [
+        b(source_documents >= 2),
+        b(source_documents >= threshold.max(2)),
+        (source_documents.max(1) as f32).ln(),
+        b(cluster_sources >= 2),
+        b(earlier_elsewhere),
+    ]
+}
+
+/// Number of inputs of the final model; [`final_names`] names them.
+pub const FINAL_FEATURES: usize = 8 + CROSS_FEATURES + CONTEXT_FEATURES;
+
+pub fn final_names() -> Vec<String> {
+    let mut n: Vec<String> = [
+        "prior",
+        "ln_tokens",
+        "running",
+        "line",
+        "in_main",
+        "heads_main",
+        "page_has_main",
+        "has_html",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    n.extend(cross_names());
+    n.extend(context_names());
+    n
+}
+
+/// The final model's inputs: the page prior, the layout flags it is read
+/// with, and the cross-document features.
+pub fn final_features(sig: &Signals, cross: &[f32; CROSS_FEATURES]) -> [f32; FINAL_FEATURES] {
+    let flag = |b: u8| (sig.layout & b != 0) as u8 as f32;
+    let mut x = [0f32; FINAL_FEATURES];
+    x[0] = sig.prior;
+    x[1] = (1.0 + sig.tokens as f32).ln();
+    x[2] = flag(layout::RUNNING_TEXT);
+    x[3] = flag(layout::LINE);
+    x[4] = flag(layout::IN_MAIN);
+    x[5] = layout::heads_main_block(sig.layout) as u8 as f32;
+    x[6] = flag(layout::PAGE_HAS_MAIN);
+    x[7] = flag(layout::MARKUP);
+    x[8..8 + CROSS_FEATURES].copy_from_slice(cross);
+    x[8 + CROSS_FEATURES..].copy_from_slice(&sig.context);
+    x
+}
+
+/// The final model's probability that a segment is template text.
+pub fn template_probability(sig: &Signals, cross: &[f32; CROSS_FEATURES]) -> f32 {
+    sigmoid(trees::score(
+        model::FINAL_TREES,
+        &final_features(sig, cross),
+    ))
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
 }
 
 pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy) -> Decision {
@@ -105,36 +255,42 @@ pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy)
         _ => 1.0,
     };
     let threshold = policy.boilerplate_min_documents.max(1);
+    let earlier_elsewhere =
+        view.earliest.source != me.source && view.earliest.precedence() < me.precedence();
     // A page's own headline recurs as a teaser on the site's other pages;
     // where it opens the main block, it is the page's own.
-    let own_headline = policy.use_layout && layout::heads_main_block(sig.layout);
-    if view.source_documents >= threshold && !own_headline {
+    let own_headline = policy.use_structure && layout::heads_main_block(sig.layout);
+    let template = if policy.use_structure && sig.layout & layout::ATTRIBUTION != 0 {
+        // A credit line marks a copy or a notice, never the story.
+        Some(0.7)
+    } else if view.source_documents >= threshold && !own_headline {
+        // What a source repeats is its template, whatever the page's shape.
         // 0.75 at the threshold, approaching 1 as the repeats grow.
         let extra = (view.source_documents - threshold) as i32;
-        let confidence = (1.0 - 0.25 * 0.5f32.powi(extra)) * closeness;
+        Some(1.0 - 0.25 * 0.5f32.powi(extra))
+    } else if policy.use_structure {
+        let cross = cross_features(
+            view.source_documents,
+            view.sources,
+            earlier_elsewhere,
+            threshold,
+        );
+        Some(template_probability(sig, &cross)).filter(|&p| p > policy.boilerplate_probability)
+    } else {
+        None
+    };
+    if let Some(p) = template {
         return Decision {
             label: Label::Boilerplate,
-            confidence,
+            confidence: p * closeness,
             other_sources,
             first_seen,
         };
     }
-    let earlier_elsewhere =
-        view.earliest.source != me.source && view.earliest.precedence() < me.precedence();
     if earlier_elsewhere && sig.tokens >= policy.syndication_min_tokens {
         return Decision {
             label: Label::Syndicated,
             confidence: 0.9 * closeness,
-            other_sources,
-            first_seen,
-        };
-    }
-    // No cross-document verdict: a short line outside the page's main
-    // block is template text the site has not repeated yet.
-    if policy.use_layout && layout::template_like(sig.layout) {
-        return Decision {
-            label: Label::Boilerplate,
-            confidence: 0.6,
             other_sources,
             first_seen,
         };
@@ -149,7 +305,7 @@ pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy)
     };
     Decision {
         label: Label::Editorial,
-        confidence: base * (1.0 - 0.5 * repeats),
+        confidence: base * (1.0 - 0.5 * repeats).max(0.1),
         other_sources,
         first_seen,
     }
@@ -207,6 +363,8 @@ mod tests {
             matched,
             distance,
             layout: 0,
+            prior: -4.0,
+            context: [0.0; CONTEXT_FEATURES],
         }
     }
 
@@ -221,24 +379,39 @@ mod tests {
     }
 
     #[test]
-    fn repeats_in_own_source_are_boilerplate_at_threshold() {
+    fn more_repeats_and_a_higher_prior_never_lower_the_probability() {
+        // The fitted model is monotone in these inputs (fit.py constrains it).
+        for layout in [0, layout::LINE, layout::RUNNING_TEXT | layout::IN_MAIN] {
+            for prior in [-6.0f32, -2.0, 0.0, 2.0] {
+                let mut last = 0.0;
+                for sd in 1..12 {
+                    let sig = Signals {
+                        layout,
+                        prior,
+                        ..sig(20, MatchKind::Exact, 0)
+                    };
+                    let p = template_probability(&sig, &cross_features(sd, 1, false, 3));
+                    assert!(p >= last, "sd {sd} prior {prior}: {p} < {last}");
+                    last = p;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn text_repeated_across_a_source_is_boilerplate() {
         let p = Policy::default();
         let me = m(3, 1, 30);
-        let d = classify(
-            &view(2, 1, 2, m(1, 1, 10)),
-            &me,
-            &sig(20, MatchKind::Exact, 0),
-            &p,
-        );
-        assert_eq!(d.label, Label::Editorial);
-        let d = classify(
-            &view(3, 1, 3, m(1, 1, 10)),
-            &me,
-            &sig(20, MatchKind::Exact, 0),
-            &p,
-        );
+        let line = Signals {
+            layout: layout::LINE | layout::PAGE_HAS_MAIN,
+            prior: -1.0,
+            context: [0.0, 1.0, 1.0, 1.0],
+            ..sig(4, MatchKind::Exact, 0)
+        };
+        let d = classify(&view(10, 1, 10, m(1, 1, 10)), &me, &line, &p);
         assert_eq!(d.label, Label::Boilerplate);
-        assert!(d.confidence >= 0.75);
+        let d = classify(&view(1, 1, 1, me), &me, &line, &p);
+        assert_eq!(d.label, Label::Editorial);
     }
 
     #[test]
@@ -267,25 +440,72 @@ mod tests {
     }
 
     #[test]
-    fn layout_labels_unrepeated_template_lines_only() {
+    fn the_page_prior_decides_unrepeated_segments() {
         let p = Policy::default();
         let me = m(1, 1, 10);
         let alone = view(1, 1, 1, me);
-        let line = Signals {
-            layout: layout::PAGE_HAS_MAIN | layout::LINE,
+        let template = Signals {
+            prior: 6.0,
             ..sig(2, MatchKind::None, 0)
         };
-        assert_eq!(classify(&alone, &me, &line, &p).label, Label::Boilerplate);
-        let in_main = Signals {
-            layout: line.layout | layout::IN_MAIN,
-            ..line
+        assert_eq!(
+            classify(&alone, &me, &template, &p).label,
+            Label::Boilerplate
+        );
+        let prose = Signals {
+            prior: -6.0,
+            ..template
         };
-        assert_eq!(classify(&alone, &me, &in_main, &p).label, Label::Editorial);
+        assert_eq!(classify(&alone, &me, &prose, &p).label, Label::Editorial);
         let off = Policy {
-            use_layout: false,
+            use_structure: false,
             ..p
         };
-        assert_eq!(classify(&alone, &me, &line, &off).label, Label::Editorial);
+        assert_eq!(
+            classify(&alone, &me, &template, &off).label,
+            Label::Editorial
+        );
+    }
+
+    #[test]
+    fn credit_lines_are_boilerplate_from_the_first_page() {
+        let p = Policy::default();
+        let me = m(1, 1, 10);
+        let credit = Signals {
+            layout: layout::ATTRIBUTION,
+            ..sig(3, MatchKind::None, 0)
+        };
+        let d = classify(&view(1, 1, 1, me), &me, &credit, &p);
+        assert_eq!(d.label, Label::Boilerplate);
+        for t in [
+            "Source: TASS",
+            "(AP)",
+            "© 2008 AFP",
+            "Reporting by ABC News",
+            "— Reuters",
+        ] {
+            assert!(layout::credit_line(t), "{t}");
+        }
+        for t in [
+            "AP officials said no.",
+            "Sources say the deal is off",
+            "Viaduct reopens",
+        ] {
+            assert!(!layout::credit_line(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn context_counts_neighbours_and_repeats_around() {
+        let c = document_context(&[1.0, 2.0, 3.0, 4.0], &[true, false, false, true]);
+        assert_eq!(c[0], [2.5, 0.0, 0.0, 1.0 / 3.0]);
+        assert_eq!(c[1], [8.0 / 3.0, 2.0 / 3.0, 1.0, 0.5]);
+        assert_eq!(c[3], [2.5, 0.0, 1.0 / 3.0, 0.0]);
+        assert!(document_context(&[], &[]).is_empty());
+        assert_eq!(
+            document_context(&[1.0], &[true]),
+            vec![[0.0, 0.0, 0.0, 0.0]]
+        );
     }
 
     #[test]

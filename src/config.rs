@@ -54,9 +54,15 @@ pub struct EngineArgs {
     /// Tokens a segment needs before it can be labelled syndicated.
     #[arg(long, env = "CHAFF_SYNDICATION_MIN_TOKENS", default_value_t = Policy::default().syndication_min_tokens)]
     pub syndication_min_tokens: u32,
-    /// Do not let page layout label short lines outside the main block.
-    #[arg(long, env = "CHAFF_NO_LAYOUT")]
-    pub no_layout: bool,
+    /// Label by repeats only: ignore what the page's structure (layout,
+    /// markup) says, i.e. the fitted segment model.
+    #[arg(long, visible_alias = "no-layout", env = "CHAFF_NO_STRUCTURE")]
+    pub no_structure: bool,
+    /// Model probability above which a segment is boilerplate (0..1):
+    /// higher keeps more editorial text, lower catches more boilerplate.
+    #[arg(long, env = "CHAFF_BOILERPLATE_PROBABILITY", default_value_t = Policy::default().boilerplate_probability,
+          value_parser = probability)]
+    pub boilerplate_probability: f32,
     /// Hamming radius (bits of 64) of a near-duplicate match, 0..=7.
     #[arg(long, env = "CHAFF_NEAR_RADIUS", default_value_t = DEFAULT_NEAR_RADIUS,
           value_parser = clap::value_parser!(u32).range(0..=7))]
@@ -75,7 +81,8 @@ impl EngineArgs {
             policy: Policy {
                 boilerplate_min_documents: self.boilerplate_min_documents.max(1),
                 syndication_min_tokens: self.syndication_min_tokens,
-                use_layout: !self.no_layout,
+                use_structure: !self.no_structure,
+                boilerplate_probability: self.boilerplate_probability,
             },
             limits: Limits {
                 max_document_bytes: self.max_document_bytes,
@@ -138,6 +145,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s or m)")),
     };
     Ok(Duration::from_secs_f64(secs))
+}
+
+fn probability(s: &str) -> Result<f32, String> {
+    let p: f32 = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a number: {e}"))?;
+    if (0.0..1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is outside 0..1"))
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ pub fn document_from_pb(d: pb::Document) -> Result<Document> {
         url: d.url,
         published_at,
         body,
+        markup: Some(d.markup).filter(|m| !m.is_empty()),
     })
 }
 
@@ -54,6 +55,7 @@ pub fn document_to_pb(d: Document) -> pb::Document {
             Body::Paragraphs(items) => pb::document::Body::Paragraphs(pb::Paragraphs { items }),
             Body::Html(h) => pb::document::Body::Html(h),
         }),
+        markup: d.markup.unwrap_or_default(),
     }
 }
 

@@ -14,6 +14,9 @@ pub struct Document {
     pub url: String,
     pub published_at: Option<Micros>,
     pub body: Body,
+    /// The page's HTML when `body` is text extracted from it: read for
+    /// structural evidence only; segments and offsets still come from `body`.
+    pub markup: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +56,9 @@ pub struct Prepared {
     pub paragraph_spans: Option<Vec<(u32, u32)>>,
     /// The text was extracted from HTML (callers need it for the offsets).
     pub from_html: bool,
+    /// The page's blocks with their markup context, from `Body::Html` or
+    /// `Document::markup`.
+    pub html: Option<crate::html::Extracted>,
 }
 
 impl Document {
@@ -76,7 +82,7 @@ impl Document {
         let input_bytes = match &self.body {
             Body::Text(t) | Body::Html(t) => t.len(),
             Body::Paragraphs(p) => p.iter().map(|p| p.len() + PARAGRAPH_JOINER.len()).sum(),
-        };
+        } + self.markup.as_ref().map_or(0, |m| m.len());
         if input_bytes > limits.max_document_bytes {
             return Err(Error::limit(format!(
                 "document {id:?} is {input_bytes} bytes; the limit is {} (split it or raise --max-document-bytes)",
@@ -84,15 +90,19 @@ impl Document {
             )));
         }
         let from_html = matches!(self.body, Body::Html(_));
-        let (text, paragraph_spans) = match self.body {
-            Body::Text(text) => (text, None),
+        let markup = self
+            .markup
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| crate::html::extract_all(&m));
+        let (text, paragraph_spans, html) = match self.body {
+            Body::Text(text) => (text, None, markup),
             Body::Paragraphs(items) => {
                 let (text, spans) = join_paragraphs(&items);
-                (text, Some(spans))
+                (text, Some(spans), markup)
             }
             Body::Html(html) => {
                 let e = crate::html::extract(&html);
-                (e.text, Some(e.blocks))
+                (e.text.clone(), Some(e.blocks.clone()), Some(e))
             }
         };
         if text.trim().is_empty() {
@@ -118,6 +128,7 @@ impl Document {
             text,
             paragraph_spans,
             from_html,
+            html,
         })
     }
 }

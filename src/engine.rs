@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use crate::classify::{classify, lone_quotes_are_editorial, Label, MatchKind, Signals};
+use crate::classify::{self, classify, lone_quotes_are_editorial, Label, MatchKind, Signals};
 use crate::cluster::{Cluster, ClusterId, ClusterView, Clusters, DocIdx, Member, SourceIdx};
 use crate::config::EngineConfig;
 use crate::document::{Document, Prepared};
@@ -30,6 +30,7 @@ use crate::normalize::{normalize, Normalized};
 use crate::proto::store::{StoredDocument, StoredSegment};
 use crate::segment::{split_paragraphs, split_text, Span};
 use crate::store::{Store, Write};
+use crate::structure::{self, SegmentShape};
 use crate::time::{self, Micros};
 
 /// Default and largest page of `list_clusters`.
@@ -48,6 +49,19 @@ struct Analysis {
     spans: Vec<Span>,
     fingerprints: Vec<Fingerprint>,
     layout: Vec<u8>,
+    /// Quantized page priors (`structure::quantize`).
+    priors: Vec<i16>,
+    features: Vec<structure::Features>,
+}
+
+/// One segment's page features (see [`Engine::page_evidence`]).
+#[derive(Debug, Clone)]
+pub struct PageEvidence {
+    pub start: u32,
+    pub end: u32,
+    /// `layout` flags.
+    pub layout: u8,
+    pub features: structure::Features,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +72,7 @@ struct SegmentRecord {
     matched: MatchKind,
     distance: u32,
     layout: u8,
+    prior: i16,
 }
 
 #[derive(Debug)]
@@ -176,6 +191,24 @@ impl Engine {
         let a = self.analyze(doc, time::now())?;
         let state = self.read();
         Ok(state.dry_run(&a, &self.config))
+    }
+
+    /// What the page alone shows about each segment of `doc`, as the
+    /// segment model sees it (for fitting the model on labelled data); no
+    /// state is read or changed.
+    pub fn page_evidence(&self, doc: Document) -> Result<Vec<PageEvidence>> {
+        let a = self.analyze(doc, time::now())?;
+        Ok(a.spans
+            .iter()
+            .zip(&a.layout)
+            .zip(a.features)
+            .map(|((s, &layout), features)| PageEvidence {
+                start: s.start,
+                end: s.end,
+                layout,
+                features,
+            })
+            .collect())
     }
 
     /// A stored document labelled against the current index, and its text
@@ -356,11 +389,37 @@ impl Engine {
                 .zip(&fingerprints)
                 .map(|(s, f)| (s.text(&doc.text), f.tokens)),
         );
+        let mut doc = doc;
+        let html = doc.html.take();
+        let shapes: Vec<SegmentShape<'_>> = spans
+            .iter()
+            .zip(&fingerprints)
+            .zip(&layout)
+            .map(|((s, f), &l)| SegmentShape {
+                text: s.text(&doc.text),
+                tokens: f.tokens,
+                layout: l,
+            })
+            .collect();
+        let features = structure::page_features(&shapes, html.as_ref());
+        drop(shapes);
+        let mut layout = layout;
+        for (l, f) in layout.iter_mut().zip(&features) {
+            if f[structure::HAS_MARKUP] == 1.0 {
+                *l |= layout::MARKUP;
+            }
+        }
+        let priors = features
+            .iter()
+            .map(|f| structure::quantize(structure::prior(f)))
+            .collect();
         Ok(Analysis {
             doc,
             spans,
             fingerprints,
             layout,
+            priors,
+            features,
         })
     }
 
@@ -526,11 +585,12 @@ impl State {
             seq: self.seq,
         };
         let mut segments = Vec::with_capacity(a.spans.len());
-        for (ordinal, ((span, fp), &layout)) in a
+        for (ordinal, (((span, fp), &layout), &prior)) in a
             .spans
             .iter()
             .zip(&a.fingerprints)
             .zip(&a.layout)
+            .zip(&a.priors)
             .enumerate()
         {
             let (cluster, matched, distance) = self
@@ -545,6 +605,7 @@ impl State {
                 matched,
                 distance,
                 layout,
+                prior,
             });
         }
         let html_text = a.doc.from_html.then(|| a.doc.text.clone());
@@ -623,6 +684,7 @@ impl State {
                     },
                     distance: s.distance,
                     layout: s.layout as u8,
+                    prior: s.prior.clamp(i16::MIN as i32, i16::MAX as i32) as i16,
                 }
             })
             .collect();
@@ -675,7 +737,7 @@ impl State {
     fn relabel(&self, idx: DocIdx, config: &EngineConfig) -> DocumentLabels {
         let d = self.doc(idx);
         let me = self.member(idx);
-        let mut segments = d
+        let items = d
             .segments
             .iter()
             .map(|s| {
@@ -688,12 +750,13 @@ impl State {
                     matched: s.matched,
                     distance: s.distance,
                     layout: s.layout,
+                    prior: structure::dequantize(s.prior),
+                    context: [0.0; classify::CONTEXT_FEATURES],
                 };
-                self.segment_label(s.span, &sig, s.cluster, c.view(s.cluster, &me), &me, config)
+                (s.span, sig, s.cluster, c.view(s.cluster, &me))
             })
-            .collect::<Vec<_>>();
-        let tokens: Vec<u32> = d.segments.iter().map(|s| s.fingerprint.tokens).collect();
-        lone_quotes_are_editorial(&mut segments, &tokens);
+            .collect();
+        let segments = self.label_segments(items, &me, config);
         DocumentLabels {
             id: d.id.clone(),
             source: self.sources[d.source as usize].clone(),
@@ -718,18 +781,21 @@ impl State {
             published_at: a.doc.published_at,
             seq: existing.map_or(self.seq + 1, |i| self.doc(i).seq),
         };
-        let mut segments = a
+        let items = a
             .spans
             .iter()
             .zip(&a.fingerprints)
             .zip(&a.layout)
-            .map(|((span, fp), &layout)| {
+            .zip(&a.priors)
+            .map(|(((span, fp), &layout), &prior)| {
                 let (id, matched, distance) = self.find(fp).unwrap_or((0, MatchKind::None, 0));
                 let sig = Signals {
                     tokens: fp.tokens,
                     matched,
                     distance,
                     layout,
+                    prior: structure::dequantize(prior),
+                    context: [0.0; classify::CONTEXT_FEATURES],
                 };
                 // Unmatched: a cluster of its own, as it would start.
                 let view = match self.clusters.get(id) {
@@ -742,11 +808,10 @@ impl State {
                         earliest: me,
                     },
                 };
-                self.segment_label(*span, &sig, id, view, &me, config)
+                (*span, sig, id, view)
             })
-            .collect::<Vec<_>>();
-        let tokens: Vec<u32> = a.fingerprints.iter().map(|f| f.tokens).collect();
-        lone_quotes_are_editorial(&mut segments, &tokens);
+            .collect();
+        let segments = self.label_segments(items, &me, config);
         DocumentLabels {
             id: a.doc.id.clone(),
             source: a.doc.source.clone(),
@@ -757,6 +822,34 @@ impl State {
             replaced: false,
             text: a.doc.from_html.then(|| a.doc.text.clone()),
         }
+    }
+
+    /// Labels one document's segments: each with its neighbours' evidence
+    /// (`classify::document_context`), then the document-level pass.
+    fn label_segments(
+        &self,
+        mut items: Vec<(Span, Signals, ClusterId, ClusterView)>,
+        me: &Member,
+        config: &EngineConfig,
+    ) -> Vec<SegmentLabel> {
+        let priors: Vec<f32> = items.iter().map(|(_, s, _, _)| s.prior).collect();
+        let repeated: Vec<bool> = items
+            .iter()
+            .map(|(_, _, _, v)| v.source_documents >= 2)
+            .collect();
+        for ((_, sig, _, _), c) in items
+            .iter_mut()
+            .zip(classify::document_context(&priors, &repeated))
+        {
+            sig.context = c;
+        }
+        let mut segments: Vec<SegmentLabel> = items
+            .iter()
+            .map(|(span, sig, id, view)| self.segment_label(*span, sig, *id, *view, me, config))
+            .collect();
+        let tokens: Vec<u32> = items.iter().map(|(_, s, _, _)| s.tokens).collect();
+        lone_quotes_are_editorial(&mut segments, &tokens);
+        segments
     }
 
     fn segment_label(
@@ -847,6 +940,7 @@ fn stored_segment(s: &SegmentRecord) -> StoredSegment {
         },
         distance: s.distance,
         layout: s.layout as u32,
+        prior: s.prior as i32,
     }
 }
 

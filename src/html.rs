@@ -8,13 +8,208 @@
 //! ...) and each run of text ended by `<br><br>` becomes one block; blocks
 //! are joined with "\n\n" into the document text the offsets refer to.
 
+use std::collections::HashMap;
+
+use ego_tree::NodeId;
 use scraper::{ElementRef, Html, Node};
 
 /// Visible text and the byte spans of its blocks.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Extracted {
     pub text: String,
     pub blocks: Vec<(u32, u32)>,
+    /// Where each block sits in the page, one per block.
+    pub context: Vec<BlockContext>,
+}
+
+/// The markup around a block: what a reader's eye and a template designer
+/// both use to tell the article from the furniture around it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BlockContext {
+    /// [`tag`] bits of the block's element and its ancestors.
+    pub tags: u16,
+    /// [`hint`] bits from class, id and role attributes of its ancestors.
+    pub hints: u16,
+    /// Visible characters (whitespace excluded).
+    pub chars: u32,
+    /// Of those, characters inside links.
+    pub link_chars: u32,
+    /// Inside the element that holds most of the page's prose (readability's
+    /// top candidate).
+    pub in_top: bool,
+}
+
+/// Tag bits of [`BlockContext::tags`].
+pub mod tag {
+    pub const NAV: u16 = 1;
+    pub const HEADER: u16 = 1 << 1;
+    pub const FOOTER: u16 = 1 << 2;
+    pub const ASIDE: u16 = 1 << 3;
+    pub const FORM: u16 = 1 << 4;
+    pub const CONTROL: u16 = 1 << 5;
+    pub const LI: u16 = 1 << 6;
+    pub const HEADING: u16 = 1 << 7;
+    pub const P: u16 = 1 << 8;
+    pub const CELL: u16 = 1 << 9;
+    pub const ARTICLE: u16 = 1 << 10;
+    pub const QUOTE: u16 = 1 << 11;
+    pub const PRE: u16 = 1 << 12;
+    pub const FIGURE: u16 = 1 << 13;
+    /// Hidden by attribute or inline style (kept only by [`super::extract_all`]).
+    pub const HIDDEN: u16 = 1 << 14;
+    pub const COUNT: usize = 15;
+}
+
+/// Hint bits of [`BlockContext::hints`]: words that templates use in class
+/// and id names.
+pub mod hint {
+    pub const NAV: u16 = 1;
+    pub const FOOTER: u16 = 1 << 1;
+    pub const SIDE: u16 = 1 << 2;
+    pub const SOCIAL: u16 = 1 << 3;
+    pub const PROMO: u16 = 1 << 4;
+    pub const COMMENT: u16 = 1 << 5;
+    pub const META: u16 = 1 << 6;
+    pub const HEADER: u16 = 1 << 7;
+    pub const CONTENT: u16 = 1 << 8;
+    pub const HIDDEN: u16 = 1 << 9;
+    pub const COUNT: usize = 10;
+}
+
+fn tag_bits(name: &str) -> u16 {
+    match name {
+        "nav" | "menu" => tag::NAV,
+        "header" => tag::HEADER,
+        "footer" => tag::FOOTER,
+        "aside" => tag::ASIDE,
+        "form" | "fieldset" => tag::FORM,
+        "button" | "label" | "option" | "legend" => tag::CONTROL,
+        "li" | "dt" | "dd" => tag::LI,
+        "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => tag::HEADING,
+        "p" => tag::P,
+        "td" | "th" => tag::CELL,
+        "article" | "main" => tag::ARTICLE,
+        "blockquote" | "q" => tag::QUOTE,
+        "pre" | "code" => tag::PRE,
+        "figure" | "figcaption" | "caption" => tag::FIGURE,
+        _ => 0,
+    }
+}
+
+/// Hint bits of one class/id/role word.
+fn word_hint(w: &str) -> u16 {
+    const SUBSTRINGS: &[(&str, u16)] = &[
+        ("navigation", hint::NAV),
+        ("navbar", hint::NAV),
+        ("menu", hint::NAV),
+        ("breadcrumb", hint::NAV),
+        ("pagination", hint::NAV),
+        ("pager", hint::NAV),
+        ("toolbar", hint::NAV),
+        ("footer", hint::FOOTER),
+        ("copyright", hint::FOOTER),
+        ("legal", hint::FOOTER),
+        ("contentinfo", hint::FOOTER),
+        ("sidebar", hint::SIDE),
+        ("widget", hint::SIDE),
+        ("related", hint::SIDE),
+        ("recommend", hint::SIDE),
+        ("popular", hint::SIDE),
+        ("trending", hint::SIDE),
+        ("complementary", hint::SIDE),
+        ("share", hint::SOCIAL),
+        ("social", hint::SOCIAL),
+        ("follow", hint::SOCIAL),
+        ("facebook", hint::SOCIAL),
+        ("twitter", hint::SOCIAL),
+        ("tweet", hint::SOCIAL),
+        ("promo", hint::PROMO),
+        ("advert", hint::PROMO),
+        ("banner", hint::PROMO),
+        ("sponsor", hint::PROMO),
+        ("newsletter", hint::PROMO),
+        ("subscri", hint::PROMO),
+        ("signup", hint::PROMO),
+        ("cookie", hint::PROMO),
+        ("donat", hint::PROMO),
+        ("paywall", hint::PROMO),
+        ("popup", hint::PROMO),
+        ("modal", hint::PROMO),
+        ("consent", hint::PROMO),
+        ("comment", hint::COMMENT),
+        ("reply", hint::COMMENT),
+        ("respond", hint::COMMENT),
+        ("disqus", hint::COMMENT),
+        ("byline", hint::META),
+        ("author", hint::META),
+        ("dateline", hint::META),
+        ("timestamp", hint::META),
+        ("categor", hint::META),
+        ("masthead", hint::HEADER),
+        ("header", hint::HEADER),
+        ("logo", hint::HEADER),
+        ("branding", hint::HEADER),
+        ("article", hint::CONTENT),
+        ("content", hint::CONTENT),
+        ("entry", hint::CONTENT),
+        ("story", hint::CONTENT),
+        ("hentry", hint::CONTENT),
+        ("hidden", hint::HIDDEN),
+        ("sr-only", hint::HIDDEN),
+    ];
+    const WORDS: &[(&str, u16)] = &[
+        ("nav", hint::NAV),
+        ("skip", hint::NAV),
+        ("foot", hint::FOOTER),
+        ("side", hint::SIDE),
+        ("rail", hint::SIDE),
+        ("more", hint::SIDE),
+        ("ad", hint::PROMO),
+        ("ads", hint::PROMO),
+        ("meta", hint::META),
+        ("tags", hint::META),
+        ("tag", hint::META),
+        ("date", hint::META),
+        ("time", hint::META),
+        ("head", hint::HEADER),
+        ("top", hint::HEADER),
+        ("post", hint::CONTENT),
+        ("body", hint::CONTENT),
+        ("text", hint::CONTENT),
+        ("main", hint::CONTENT),
+    ];
+    let mut bits = 0;
+    for &(s, b) in SUBSTRINGS {
+        if w.contains(s) {
+            bits |= b;
+        }
+    }
+    for &(s, b) in WORDS {
+        if w == s {
+            bits |= b;
+        }
+    }
+    bits
+}
+
+fn hint_bits(e: &scraper::node::Element) -> u16 {
+    let mut bits = 0;
+    for attr in ["class", "id", "role"] {
+        if let Some(v) = e.attr(attr) {
+            let v = v.to_ascii_lowercase();
+            for w in v.split(|c: char| !c.is_ascii_alphanumeric() && c != '-') {
+                if !w.is_empty() {
+                    bits |= word_hint(w);
+                    if w.contains('-') {
+                        for part in w.split('-').filter(|p| !p.is_empty()) {
+                            bits |= word_hint(part);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    bits
 }
 
 /// Elements whose content is never visible text.
@@ -118,16 +313,34 @@ fn hidden(e: &ElementRef<'_>) -> bool {
     })
 }
 
+/// An open element the walk is inside of.
+struct Frame {
+    id: NodeId,
+    tags: u16,
+    hints: u16,
+    link: bool,
+}
+
 struct Builder {
     out: Extracted,
     block: String,
     /// `<br>`s since the last text.
     breaks: u32,
     pre: u32,
+    stack: Vec<Frame>,
+    chars: u32,
+    link_chars: u32,
+    /// Ancestors of each block, for the top-candidate search.
+    ancestors: Vec<Vec<NodeId>>,
 }
 
 impl Builder {
     fn text(&mut self, t: &str) {
+        let visible = t.chars().filter(|c| !c.is_whitespace()).count() as u32;
+        self.chars += visible;
+        if self.stack.iter().any(|f| f.link) {
+            self.link_chars += visible;
+        }
         if self.pre > 0 {
             self.block.push_str(t);
         } else {
@@ -175,19 +388,104 @@ impl Builder {
                 self.out.text.push(c);
             }
             self.out.blocks.push((start, self.out.text.len() as u32));
+            // Skip <html> and <body>: their class names describe the whole page.
+            let (tags, hints) = self
+                .stack
+                .iter()
+                .skip(2)
+                .fold((0, 0), |(t, h), f| (t | f.tags, h | f.hints));
+            self.out.context.push(BlockContext {
+                tags,
+                hints,
+                chars: self.chars,
+                link_chars: self.link_chars.min(self.chars),
+                in_top: false,
+            });
+            self.ancestors
+                .push(self.stack.iter().map(|f| f.id).collect());
         }
         self.block.clear();
         self.breaks = 0;
+        self.chars = 0;
+        self.link_chars = 0;
+    }
+
+    /// Marks the blocks inside the element with the most prose, scored as
+    /// Mozilla Readability does: each paragraph-sized block gives its parent
+    /// a point, one per comma and one per 100 characters (at most 3), and
+    /// half of that to its grandparent; link-heavy candidates lose their
+    /// share of link text.
+    fn mark_top_candidate(&mut self) {
+        let mut score: HashMap<NodeId, (f32, u32, u32)> = HashMap::new();
+        for (ctx, (anc, &(s, e))) in self
+            .out
+            .context
+            .iter()
+            .zip(self.ancestors.iter().zip(&self.out.blocks))
+        {
+            for id in anc {
+                let entry = score.entry(*id).or_default();
+                entry.1 += ctx.chars;
+                entry.2 += ctx.link_chars;
+            }
+            if ctx.chars < 25 {
+                continue;
+            }
+            let text = &self.out.text[s as usize..e as usize];
+            let points = 1.0
+                + text.matches([',', '，', '、']).count() as f32
+                + (ctx.chars as f32 / 100.0).min(3.0);
+            let n = anc.len();
+            if n >= 2 {
+                score.entry(anc[n - 2]).or_default().0 += points;
+            }
+            if n >= 3 {
+                score.entry(anc[n - 3]).or_default().0 += points / 2.0;
+            }
+        }
+        let top = score
+            .iter()
+            .filter(|(_, v)| v.0 > 0.0)
+            .map(|(id, &(points, chars, links))| {
+                let density = if chars == 0 {
+                    0.0
+                } else {
+                    links as f32 / chars as f32
+                };
+                (*id, points * (1.0 - density))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((top, _)) = top {
+            for (ctx, anc) in self.out.context.iter_mut().zip(&self.ancestors) {
+                ctx.in_top = anc.contains(&top);
+            }
+        }
     }
 }
 
+/// The visible text of a page.
 pub fn extract(html: &str) -> Extracted {
+    walk(html, false)
+}
+
+/// All text a page carries, hidden blocks included (tagged
+/// [`tag::HIDDEN`]): the markup context for text that another extractor
+/// took from the page, which may have kept them.
+pub fn extract_all(html: &str) -> Extracted {
+    walk(html, true)
+}
+
+fn walk(html: &str, keep_hidden: bool) -> Extracted {
     let doc = Html::parse_document(html);
     let mut b = Builder {
         out: Extracted::default(),
         block: String::new(),
         breaks: 0,
         pre: 0,
+        stack: Vec::new(),
+        chars: 0,
+        link_chars: 0,
+        ancestors: Vec::new(),
     };
     let mut skip_depth = 0u32;
     for edge in doc.tree.root().traverse() {
@@ -200,7 +498,8 @@ pub fn extract(html: &str) -> Extracted {
                     }
                     let name = e.name();
                     let er = ElementRef::wrap(node).expect("element node");
-                    if skipped(name) || hidden(&er) {
+                    let is_hidden = hidden(&er);
+                    if skipped(name) || (is_hidden && !keep_hidden) {
                         skip_depth = 1;
                         continue;
                     }
@@ -211,6 +510,14 @@ pub fn extract(html: &str) -> Extracted {
                     }
                     if name == "pre" {
                         b.pre += 1;
+                    }
+                    if name != "br" {
+                        b.stack.push(Frame {
+                            id: node.id(),
+                            tags: tag_bits(name) | if is_hidden { tag::HIDDEN } else { 0 },
+                            hints: hint_bits(e),
+                            link: name == "a",
+                        });
                     }
                 }
                 Node::Text(t) if skip_depth == 0 => b.text(t),
@@ -229,11 +536,15 @@ pub fn extract(html: &str) -> Extracted {
                     if name == "pre" {
                         b.pre = b.pre.saturating_sub(1);
                     }
+                    if name != "br" {
+                        b.stack.pop();
+                    }
                 }
             }
         }
     }
     b.flush();
+    b.mark_top_candidate();
     b.out
 }
 

@@ -21,6 +21,13 @@ pub const LINE: u8 = 8;
 /// typically the headline.
 pub const OPENS_MAIN: u8 = 16;
 
+/// The page's markup was at hand and the segment was found in it (set by
+/// `structure`, not by `layout`).
+pub const MARKUP: u8 = 32;
+
+/// A credit line: a wire service's attribution or a copyright notice.
+pub const ATTRIBUTION: u8 = 64;
+
 /// Tokens of a segment that reads as running text when it ends a sentence.
 const SENTENCE_TOKENS: u32 = 10;
 /// Tokens of a segment that reads as running text whatever its end.
@@ -34,15 +41,18 @@ const LEAD_TOKENS: u32 = 25;
 /// A main block needs at least this many tokens of running text.
 const MIN_MAIN_TOKENS: i64 = 40;
 
-fn ends_sentence(text: &str) -> bool {
+/// The text ends like a sentence (closing quotes and brackets aside).
+pub fn ends_sentence(text: &str) -> bool {
     let t = text.trim_end_matches(['"', '\'', '”', '’', ')', ']', '»', ' ']);
     t.ends_with(['.', '!', '?', '…', '。', '！', '？', ':', ';'])
 }
 
 /// Flags per segment, from each segment's text and token count.
 pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
+    let mut credits = Vec::new();
     let shapes: Vec<(u32, bool)> = segments
         .map(|(text, tokens)| {
+            credits.push(tokens <= CREDIT_TOKENS && credit_line(text));
             let running =
                 tokens >= LONG_TOKENS || (tokens >= SENTENCE_TOKENS && ends_sentence(text));
             (tokens, running)
@@ -73,10 +83,14 @@ pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
     }
     let mut flags: Vec<u8> = shapes
         .iter()
-        .map(|&(tokens, running)| {
+        .zip(&credits)
+        .map(|(&(tokens, running), &credit)| {
             let mut f = if running { RUNNING_TEXT } else { 0 };
             if tokens < LINE_TOKENS {
                 f |= LINE;
+            }
+            if credit {
+                f |= ATTRIBUTION;
             }
             f
         })
@@ -100,6 +114,56 @@ pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
         flags[h] |= OPENS_MAIN;
     }
     flags
+}
+
+/// Longest line read as a credit line.
+const CREDIT_TOKENS: u32 = 10;
+
+/// A wire service's attribution ("Source: TASS", "(AP)", "Reporting by
+/// ...") or a copyright notice ("© 2008 AFP"): text that marks where the
+/// story came from or who owns it, never the story.
+pub fn credit_line(text: &str) -> bool {
+    const OPENINGS: &[&str] = &[
+        "source:",
+        "sources:",
+        "via ",
+        "via:",
+        "reporting by ",
+        "additional reporting by ",
+        "written by ",
+        "edited by ",
+        "editing by ",
+        "compiled by ",
+        "based on materials from ",
+        "courtesy of ",
+        "with files from ",
+        "copyright ",
+        "copyright©",
+        "©",
+        "(c) ",
+        "all rights reserved",
+    ];
+    const AGENCIES: &[&str] = &[
+        "ap",
+        "afp",
+        "reuters",
+        "tass",
+        "xinhua",
+        "dpa",
+        "upi",
+        "ani",
+        "pti",
+        "ians",
+        "efe",
+        "ansa",
+        "bloomberg",
+    ];
+    let t = text.trim().to_lowercase();
+    if OPENINGS.iter().any(|o| t.starts_with(o)) {
+        return true;
+    }
+    let bare = t.trim_matches(|c: char| "()[]—–-., ".contains(c));
+    AGENCIES.contains(&bare)
 }
 
 /// The line that heads the main block: the page's headline.

@@ -21,11 +21,14 @@ pub mod html;
 pub mod index;
 pub mod labels;
 pub mod layout;
+pub mod model;
 pub mod normalize;
 pub mod segment;
 pub mod server;
 pub mod store;
+pub mod structure;
 pub mod time;
+pub mod trees;
 
 pub use engine::Engine;
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ fn text_doc(id: &str, source: &str, t: i64, text: &str) -> Document {
         url: String::new(),
         published_at: Some(t * 1_000_000),
         body: Body::Text(text.into()),
+        markup: None,
     }
 }
 

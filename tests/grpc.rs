@@ -66,14 +66,16 @@ async fn donation_appeal_becomes_boilerplate_and_articles_stay_editorial() {
         .await;
         seen.push(l);
     }
-    // Streaming view: the first two articles cannot know that the appeal
-    // repeats; only its short last line, outside the article, looks like
-    // template text from the page's layout alone.
+    // Streaming view: the first article cannot know that the appeal
+    // repeats, and its paragraphs read as prose; the second has seen it
+    // once, below the repeat threshold, so the fitted model weighs that
+    // first repeat with the page's shape.
     assert_eq!(labels(&seen[0])[..6], [Editorial; 6]);
-    assert_eq!(labels(&seen[1])[3..6], [Editorial; 3]);
+    assert_eq!(labels(&seen[1])[..3], [Editorial; 3]);
     assert_eq!(seen[0].segments[6].source_documents, 1);
-    assert_eq!(seen[0].segments[6].label(), Boilerplate);
-    assert!(seen[0].segments[6].confidence < seen[2].segments[6].confidence);
+    assert!(seen[1].segments[3..]
+        .iter()
+        .all(|s| s.source_documents == 2));
     // From the third article on (the default threshold), the appeal is
     // boilerplate in every variant, the articles' own text is editorial.
     for (i, l) in seen.iter().enumerate().skip(2) {

@@ -36,6 +36,10 @@ pub struct EvalArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write each segment's model features and gold label to this JSONL
+    /// file, for fitting the segment model (`bench/model/fit.py`).
+    #[arg(long, value_name = "FILE")]
+    pub dump_features: Option<PathBuf>,
     #[command(flatten)]
     pub feed: FeedArgs,
     #[command(flatten)]
@@ -86,6 +90,9 @@ pub fn eval(mut a: EvalArgs) -> anyhow::Result<()> {
         }
     }
     backend.close();
+    if let Some(path) = &a.dump_features {
+        dump_features(&a, &gold, &predictions, path)?;
+    }
     let mode = if a.final_labels {
         "against the final index"
     } else {
@@ -161,6 +168,101 @@ pub fn eval(mut a: EvalArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", table(&r, a.by_site, a.final_labels));
     }
+    Ok(())
+}
+
+/// One JSON line per segment: gold label of the paragraph it starts in,
+/// characters, and the model's features (page features, then cross-document
+/// features from the labels), in the order `names` gives.
+fn dump_features(
+    a: &EvalArgs,
+    gold: &[GoldRecord],
+    predictions: &HashMap<String, DocumentLabels>,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let engine = crate::Engine::ephemeral(a.target.engine.config())?;
+    let threshold = a.target.engine.config().policy.boilerplate_min_documents;
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    let mut names = crate::structure::names();
+    names.extend(crate::classify::cross_names());
+    names.extend(crate::classify::context_names());
+    writeln!(out, "{}", serde_json::json!({ "names": names }))?;
+    let input = input::open(&a.gold)?;
+    let by_id: HashMap<&str, &GoldRecord> = gold.iter().map(|g| (g.id.as_str(), g)).collect();
+    for line in input.reader.lines() {
+        let line = line?;
+        let parsed = input::parse_line(&line, a.feed.use_body);
+        let (Some(id), Ok(doc)) = (parsed.id, parsed.doc) else {
+            continue;
+        };
+        let (Some(g), Some(labels)) = (by_id.get(id.as_str()), predictions.get(&id)) else {
+            continue;
+        };
+        let split = serde_json::from_str::<serde_json::Value>(&line)?
+            .get("split")
+            .cloned()
+            .unwrap_or_default();
+        let Ok(evidence) = engine.page_evidence(doc) else {
+            continue;
+        };
+        // Paragraph starts of the gold text (byte offsets).
+        let mut starts = Vec::new();
+        let mut at = 0usize;
+        for p in g.text.split("\n\n") {
+            starts.push(at);
+            at += p.len() + 2;
+        }
+        let priors: Vec<f32> = evidence
+            .iter()
+            .map(|e| crate::structure::prior(&e.features))
+            .collect();
+        let repeated: Vec<bool> = labels
+            .segments
+            .iter()
+            .map(|l| l.source_documents >= 2)
+            .collect();
+        let context = crate::classify::document_context(&priors, &repeated);
+        for ((e, l), c) in evidence.iter().zip(&labels.segments).zip(&context) {
+            let p = starts
+                .partition_point(|&s| s <= e.start as usize)
+                .saturating_sub(1);
+            let Some(gold_label) = g.labels.get(p) else {
+                continue;
+            };
+            let earlier_elsewhere = l
+                .first_seen
+                .as_ref()
+                .is_some_and(|o| o.source != labels.source);
+            let cross = crate::classify::cross_features(
+                l.source_documents,
+                l.cluster_sources,
+                earlier_elsewhere,
+                threshold,
+            );
+            let x: Vec<f32> = e
+                .features
+                .iter()
+                .chain(cross.iter())
+                .chain(c.iter())
+                .copied()
+                .collect();
+            let text = g.text.get(e.start as usize..e.end as usize).unwrap_or("");
+            let chars = text.chars().count();
+            let snippet: String = text.chars().take(60).collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({
+                    "doc": g.id, "site": g.site, "split": split, "label": gold_label,
+                    "chars": chars, "x": x, "text": snippet,
+                })
+            )?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }
 

@@ -79,10 +79,12 @@ pub fn parse_line(line: &str, prefer: Use) -> Line {
         (None, Some(p)) => Some(Body::Paragraphs(p)),
         (None, None) => None,
     };
-    let html = record.html.map(Body::Html);
-    let body = match prefer {
-        Use::Text => text.or(html),
-        Use::Html => html.or(text),
+    // Text chosen over html: the html still tells the page's structure.
+    let (body, markup) = match (prefer, text, record.html) {
+        (Use::Text, Some(t), html) => (Some(t), html),
+        (Use::Html, _, Some(h)) | (Use::Text, None, Some(h)) => (Some(Body::Html(h)), None),
+        (Use::Html, Some(t), None) => (Some(t), None),
+        (_, None, None) => (None, None),
     };
     let Some(body) = body else {
         return Line {
@@ -98,6 +100,7 @@ pub fn parse_line(line: &str, prefer: Use) -> Line {
             url: record.url.unwrap_or_default(),
             published_at,
             body,
+            markup,
         }),
     }
 }

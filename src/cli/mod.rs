@@ -267,6 +267,7 @@ fn check(a: CheckArgs) -> anyhow::Result<()> {
         } else {
             Body::Text(text.clone())
         },
+        markup: None,
     };
     let backend = Backend::connect(&a.target)?;
     let labels = backend.analyze(doc, !a.ingest)?;

@@ -87,6 +87,7 @@ pub fn doc(id: &str, source: &str, published: i64, paragraphs: &[String]) -> pb:
         url: format!("https://{source}/{id}"),
         published_at: ts(published),
         body: Some(pb::document::Body::Text(paragraphs.join("\n\n"))),
+        markup: String::new(),
     }
 }
 

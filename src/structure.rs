@@ -1,0 +1,290 @@
+//! Segments + layout + markup -> structural features and the page prior.
+//!
+//! What one page shows about each of its segments, before any other page
+//! is seen: its shape (length, punctuation, sentences), where it sits
+//! relative to the main block (`layout`), and, when the page's HTML is at
+//! hand, its markup context (link density, tag path, class/id words,
+//! readability's top candidate). The page model (boosted trees in
+//! [`crate::model`], fitted by `bench/model/fit.py`) turns these into the
+//! *prior*: the log-odds that the segment is template text. `classify`
+//! weighs it against the cross-document evidence.
+
+use std::collections::HashMap;
+
+use crate::html::{hint, tag, BlockContext, Extracted};
+use crate::layout;
+use crate::model;
+
+/// Index of the feature that says the segment was found in the markup.
+pub const HAS_MARKUP: usize = 16;
+
+/// Number of page features; [`NAMES`] names them in order.
+pub const PAGE_FEATURES: usize = 20 + tag::COUNT + hint::COUNT;
+
+/// Feature names, in vector order (the fitting script reads them).
+pub fn names() -> Vec<String> {
+    let mut n: Vec<String> = [
+        "bias",
+        "ln_tokens",
+        "running",
+        "line",
+        "in_main",
+        "page_has_main",
+        "heads_main",
+        "before_main",
+        "after_main",
+        "position",
+        "ends_sentence",
+        "punct_share",
+        "digit_share",
+        "titlecase_share",
+        "separators",
+        "legal",
+        "has_html",
+        "link_density",
+        "all_link",
+        "in_top",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    n.extend((0..tag::COUNT).map(|i| format!("tag_{i}")));
+    n.extend((0..hint::COUNT).map(|i| format!("hint_{i}")));
+    n
+}
+
+pub type Features = [f32; PAGE_FEATURES];
+
+/// One segment as the feature step sees it.
+pub struct SegmentShape<'a> {
+    pub text: &'a str,
+    pub tokens: u32,
+    pub layout: u8,
+}
+
+/// Features of every segment of one page. `html` is the page's markup,
+/// already extracted; segments are aligned to its blocks by their text.
+pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) -> Vec<Features> {
+    let n = segments.len();
+    let main: Vec<usize> = (0..n)
+        .filter(|&i| segments[i].layout & layout::IN_MAIN != 0)
+        .collect();
+    let (first_main, last_main) = (main.first().copied(), main.last().copied());
+    let contexts = html.map(|e| align(segments, e));
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut f = [0f32; PAGE_FEATURES];
+            let flag = |b: u8| (s.layout & b != 0) as u8 as f32;
+            let outside = s.layout & layout::PAGE_HAS_MAIN != 0 && s.layout & layout::IN_MAIN == 0;
+            let shape = text_shape(s.text);
+            f[0] = 1.0;
+            f[1] = (1.0 + s.tokens as f32).ln();
+            f[2] = flag(layout::RUNNING_TEXT);
+            f[3] = flag(layout::LINE);
+            f[4] = flag(layout::IN_MAIN);
+            f[5] = flag(layout::PAGE_HAS_MAIN);
+            f[6] = layout::heads_main_block(s.layout) as u8 as f32;
+            f[7] = (outside && first_main.is_some_and(|m| i < m)) as u8 as f32;
+            f[8] = (outside && last_main.is_some_and(|m| i > m)) as u8 as f32;
+            f[9] = if n > 1 {
+                i as f32 / (n - 1) as f32
+            } else {
+                0.0
+            };
+            f[10] = shape.ends_sentence as u8 as f32;
+            f[11] = shape.punct_share;
+            f[12] = shape.digit_share;
+            f[13] = shape.titlecase_share;
+            f[14] = shape.separators as u8 as f32;
+            f[15] = shape.legal as u8 as f32;
+            if let Some(ctx) = contexts.as_ref().and_then(|c| c[i]) {
+                let density = if ctx.chars == 0 {
+                    0.0
+                } else {
+                    ctx.link_chars as f32 / ctx.chars as f32
+                };
+                f[HAS_MARKUP] = 1.0;
+                f[17] = density;
+                f[18] = (density >= 0.9) as u8 as f32;
+                f[19] = ctx.in_top as u8 as f32;
+                for b in 0..tag::COUNT {
+                    f[20 + b] = (ctx.tags >> b & 1) as f32;
+                }
+                for b in 0..hint::COUNT {
+                    f[20 + tag::COUNT + b] = (ctx.hints >> b & 1) as f32;
+                }
+            }
+            f
+        })
+        .collect()
+}
+
+/// The page prior of one segment: log-odds of template text.
+pub fn prior(f: &Features) -> f32 {
+    crate::trees::score(model::PAGE_TREES, f)
+}
+
+/// The prior as stored: log-odds in 1/256 steps, saturated.
+pub fn quantize(prior: f32) -> i16 {
+    (prior * 256.0)
+        .round()
+        .clamp(i16::MIN as f32, i16::MAX as f32) as i16
+}
+
+pub fn dequantize(q: i16) -> f32 {
+    q as f32 / 256.0
+}
+
+struct TextShape {
+    ends_sentence: bool,
+    punct_share: f32,
+    digit_share: f32,
+    titlecase_share: f32,
+    separators: bool,
+    legal: bool,
+}
+
+fn text_shape(text: &str) -> TextShape {
+    let (mut visible, mut punct, mut digits) = (0u32, 0u32, 0u32);
+    let mut separators = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            continue;
+        }
+        visible += 1;
+        if c.is_ascii_digit() {
+            digits += 1;
+        } else if !c.is_alphanumeric() {
+            punct += 1;
+        }
+        separators |= matches!(c, '|' | '»' | '·' | '•' | '›' | '«' | '‹');
+    }
+    let (mut words, mut title) = (0u32, 0u32);
+    for w in text.split_whitespace() {
+        if let Some(c) = w.chars().find(|c| c.is_alphabetic()) {
+            words += 1;
+            title += c.is_uppercase() as u32;
+        }
+    }
+    let lower = text.to_lowercase();
+    let share = |a: u32, b: u32| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+    TextShape {
+        ends_sentence: layout::ends_sentence(text),
+        punct_share: share(punct, visible),
+        digit_share: share(digits, visible),
+        titlecase_share: share(title, words),
+        separators,
+        legal: text.contains('©')
+            || lower.contains("copyright")
+            || lower.contains("all rights reserved"),
+    }
+}
+
+/// Blocks of `html` that carry each segment's text, matched in page order.
+/// A segment that matches no block (the caller's text was extracted some
+/// other way) has no markup context.
+fn align(segments: &[SegmentShape<'_>], html: &Extracted) -> Vec<Option<BlockContext>> {
+    let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let blocks: Vec<String> = html
+        .blocks
+        .iter()
+        .map(|&(s, e)| squash(&html.text[s as usize..e as usize]))
+        .collect();
+    // Other extractors break paragraphs at every <br>: a block's lines
+    // stand for it too.
+    let lines: Vec<(usize, String)> = html
+        .blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, &(s, e))| html.text[s as usize..e as usize].contains('\n'))
+        .flat_map(|(j, &(s, e))| {
+            html.text[s as usize..e as usize]
+                .split('\n')
+                .map(move |l| (j, squash(l)))
+        })
+        .collect();
+    let mut at: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (j, b) in blocks
+        .iter()
+        .enumerate()
+        .chain(lines.iter().map(|(j, l)| (*j, l)))
+    {
+        at.entry(b.as_str()).or_default().push(j);
+    }
+    for js in at.values_mut() {
+        js.sort_unstable();
+    }
+    let mut next = 0usize;
+    segments
+        .iter()
+        .map(|s| {
+            let t = squash(s.text);
+            let j = at.get(t.as_str()).and_then(|js| {
+                // The first occurrence at or after the last match; else any.
+                js.iter()
+                    .find(|&&j| j >= next)
+                    .or_else(|| js.first())
+                    .copied()
+            })?;
+            next = j + 1;
+            html.context.get(j).copied()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shapes(texts: &[&str]) -> Vec<SegmentShape<'static>> {
+        texts
+            .iter()
+            .map(|t| SegmentShape {
+                text: Box::leak(t.to_string().into_boxed_str()),
+                tokens: t.split_whitespace().count() as u32,
+                layout: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_match_the_vector() {
+        assert_eq!(names().len(), PAGE_FEATURES);
+    }
+
+    #[test]
+    fn segments_take_the_context_of_their_block() {
+        let html = crate::html::extract(
+            r#"<body><nav class="menu"><ul><li><a href="/">Home</a></li></ul></nav>
+            <div class="article-body"><p>The council voted, on Tuesday, to close the old library.</p></div>
+            <footer><p>© 2025 Example</p></footer></body>"#,
+        );
+        let segs = shapes(&[
+            "Home",
+            "The council voted, on Tuesday, to close the old library.",
+            "Unmatched text",
+            "© 2025 Example",
+        ]);
+        let f = page_features(&segs, Some(&html));
+        let has = |i: usize, k: usize| f[i][k] == 1.0;
+        // Home: in a nav, all link, menu hint.
+        assert!(has(0, 16) && has(0, 18) && has(0, 20) && has(0, 20 + tag::COUNT));
+        // The paragraph: in the top candidate, content hint, a <p>.
+        assert!(has(1, 19) && has(1, 20 + 8) && has(1, 20 + tag::COUNT + 8));
+        assert_eq!(f[1][17], 0.0);
+        // No block carries it: no markup features.
+        assert!(f[2][16..].iter().all(|&x| x == 0.0));
+        // The footer line, with its legal mark.
+        assert!(has(3, 15) && has(3, 20 + 2));
+    }
+
+    #[test]
+    fn quantized_prior_round_trips_closely() {
+        for p in [-7.3f32, -0.01, 0.0, 2.5, 100.0] {
+            assert!((dequantize(quantize(p)) - p).abs() <= 1.0 / 256.0);
+        }
+        assert_eq!(quantize(1e9), i16::MAX);
+    }
+}
