@@ -87,7 +87,7 @@ impl Default for Policy {
             boilerplate_min_documents: 3,
             syndication_min_tokens: 8,
             use_structure: true,
-            boilerplate_probability: 0.65,
+            boilerplate_probability: 0.75,
         }
     }
 }

@@ -170,7 +170,7 @@ def main():
     ap.add_argument("--min-leaf", type=int, default=200)
     ap.add_argument("--learning-rate", type=float, default=0.1)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--probability", type=float, default=0.65,
+    ap.add_argument("--probability", type=float, default=0.75,
                     help="decision probability for the figures (chaff's --boilerplate-probability default)")
     ap.add_argument("--errors", type=int, default=0, help="print this many of the heaviest errors per set")
     ap.add_argument("--write", help="write the model as Rust to this path (src/model.rs)")

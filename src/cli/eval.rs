@@ -27,6 +27,10 @@ pub struct EvalArgs {
     /// Score labels against the final index (default: as they arrived).
     #[arg(long = "final")]
     pub final_labels: bool,
+    /// Only the records whose "split" is this (e.g. `test`): the stream is
+    /// those records alone, in file order, from an empty index.
+    #[arg(long)]
+    pub split: Option<String>,
     /// The site subset keeps sites with at least this many documents.
     #[arg(long, default_value_t = 5)]
     pub min_site_pages: usize,
@@ -51,6 +55,15 @@ pub fn eval(mut a: EvalArgs) -> anyhow::Result<()> {
     a.target.storage.ephemeral = true;
     a.feed.skip_bad = true;
     let html = a.feed.use_body == input::Use::Html;
+    // A split is fed as a file of its own; the guard removes it at the end.
+    let _split_file = match &a.split {
+        Some(split) => {
+            let (path, guard) = split_file(&a.gold, split)?;
+            a.gold = path;
+            Some(guard)
+        }
+        None => None,
+    };
     let gold = read_gold(&a.gold)?;
     let order: HashMap<String, usize> = gold
         .iter()
@@ -264,6 +277,44 @@ fn dump_features(
     }
     out.flush()?;
     Ok(())
+}
+
+/// Removes a temporary file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes the records of one split to a temporary file.
+fn split_file(gold: &std::path::Path, split: &str) -> anyhow::Result<(PathBuf, RemoveOnDrop)> {
+    use std::io::Write;
+    let path =
+        std::env::temp_dir().join(format!("chaff-eval-{}-{split}.jsonl", std::process::id()));
+    let guard = RemoveOnDrop(path.clone());
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    let mut kept = 0usize;
+    for line in input::open(gold)?.reader.lines() {
+        let line = line.with_context(|| format!("cannot read {}", gold.display()))?;
+        let v: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        if v.get("split").and_then(|s| s.as_str()) == Some(split) {
+            writeln!(out, "{line}")?;
+            kept += 1;
+        }
+    }
+    out.flush()?;
+    if kept == 0 {
+        anyhow::bail!("no record of {} has \"split\": {split:?}", gold.display());
+    }
+    Ok((path, guard))
 }
 
 fn site_pages(gold: &[GoldRecord]) -> HashMap<&str, usize> {
