@@ -207,7 +207,12 @@ fn dump_features(
     let by_id: HashMap<&str, &GoldRecord> = gold.iter().map(|g| (g.id.as_str(), g)).collect();
     for line in input.reader.lines() {
         let line = line?;
-        let parsed = input::parse_line(&line, a.feed.use_body);
+        let mut parsed = input::parse_line(&line, a.feed.use_body);
+        if a.feed.no_markup {
+            if let Ok(d) = &mut parsed.doc {
+                d.markup = None;
+            }
+        }
         let (Some(id), Ok(doc)) = (parsed.id, parsed.doc) else {
             continue;
         };

@@ -112,9 +112,14 @@ pub struct FeedArgs {
     /// Report bad records and carry on instead of stopping at the first.
     #[arg(long)]
     pub skip_bad: bool,
-    /// Which body to send when a line has both `text` and `html`.
+    /// Which body to send when a line has both `text` and `html`. With
+    /// `text`, the line's `html` still goes along as `markup`: structural
+    /// evidence for the text's paragraphs.
     #[arg(long = "use", value_enum, default_value_t = input::Use::Text)]
     pub use_body: input::Use,
+    /// Do not send a line's `html` as `markup` with its `text`.
+    #[arg(long)]
+    pub no_markup: bool,
 }
 
 #[derive(Debug, Args)]
@@ -330,6 +335,7 @@ fn feed(
     let producer_pending = pending.clone();
     let skip_bad = args.skip_bad;
     let prefer = args.use_body;
+    let no_markup = args.no_markup;
     let read_bytes = Rc::new(std::cell::Cell::new(0u64));
     let bytes = read_bytes.clone();
     let batch_size = args.batch_size.max(1);
@@ -343,7 +349,12 @@ fn feed(
                 Ok(l) => l,
                 Err(e) => return Some(Err(anyhow!("cannot read {}: {e}", path.display()))),
             };
-            let parsed = input::parse_line(&line, prefer);
+            let mut parsed = input::parse_line(&line, prefer);
+            if no_markup {
+                if let Ok(d) = &mut parsed.doc {
+                    d.markup = None;
+                }
+            }
             bytes.set(bytes.get() + line.len() as u64);
             match parsed.doc {
                 Ok(d) => {
