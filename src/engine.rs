@@ -148,8 +148,7 @@ impl Engine {
     /// Each document is labelled as it arrives (before the next one).
     pub fn ingest_batch(&self, docs: Vec<Document>) -> Vec<Result<DocumentLabels>> {
         let now = time::now();
-        let analyses: Vec<Result<Analysis>> =
-            docs.into_iter().map(|d| self.analyze(d, now)).collect();
+        let analyses = self.analyze_all(docs, now);
         let mut results = Vec::with_capacity(analyses.len());
         let mut writes = Vec::new();
         let mut applied = Vec::new();
@@ -352,6 +351,39 @@ impl Engine {
     /// Waits for pending writes and closes the store.
     pub fn close(&self) {
         self.store.close();
+    }
+
+    /// Analyses a batch on all cores: the lock-free steps (HTML parsing
+    /// most of all) are most of an ingest's cost.
+    fn analyze_all(&self, docs: Vec<Document>, now: Micros) -> Vec<Result<Analysis>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || docs.len() < 2 {
+            return docs.into_iter().map(|d| self.analyze(d, now)).collect();
+        }
+        let chunk = docs.len().div_ceil(threads);
+        let mut docs = docs;
+        let mut chunks = Vec::new();
+        while docs.len() > chunk {
+            let rest = docs.split_off(chunk);
+            chunks.push(std::mem::replace(&mut docs, rest));
+        }
+        chunks.push(docs);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|c| {
+                    scope.spawn(move || {
+                        c.into_iter()
+                            .map(|d| self.analyze(d, now))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("analysis thread panicked"))
+                .collect()
+        })
     }
 
     /// The lock-free steps: validate, segment, normalise, fingerprint.
