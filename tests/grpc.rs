@@ -338,6 +338,65 @@ async fn dry_run_labels_without_changing_the_index() {
 }
 
 #[tokio::test]
+async fn markup_informs_text_labels_without_moving_offsets() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let own = article(7, 3);
+    let menu = ["Home", "World", "Sport", "Contact"];
+    let headline = "Council votes to keep the Mill Street library open";
+    let paragraphs: Vec<String> = menu
+        .iter()
+        .map(|m| m.to_string())
+        .chain(std::iter::once(headline.to_string()))
+        .chain(own.iter().cloned())
+        .collect();
+    let markup = format!(
+        "<body><nav class=\"menu\"><ul>{}</ul></nav><article class=\"story\"><h1>{headline}</h1>{}</article></body>",
+        menu.iter()
+            .map(|m| format!("<li><a href=\"/{m}\">{m}</a></li>"))
+            .collect::<String>(),
+        own.iter().map(|p| format!("<p>{p}</p>")).collect::<String>()
+    );
+    let dry = |d: pb::Document| pb::AnalyzeRequest {
+        document: Some(d),
+        mode: pb::Mode::DryRun as i32,
+    };
+    let plain = c
+        .analyze(dry(doc("m", OUTLET, T0, &paragraphs)))
+        .await
+        .unwrap()
+        .into_inner()
+        .labels
+        .unwrap();
+    let marked = c
+        .analyze(dry(pb::Document {
+            markup: markup.clone(),
+            ..doc("m", OUTLET, T0, &paragraphs)
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .labels
+        .unwrap();
+    // Same segments, same offsets into the text that was sent.
+    let spans = |l: &pb::DocumentLabels| {
+        l.segments
+            .iter()
+            .map(|s| (s.start, s.end))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(spans(&plain), spans(&marked));
+    assert!(
+        marked.text.is_empty(),
+        "text input returns no extracted text"
+    );
+    // The menu of links in a <nav> reads as template; the story as the page's own.
+    assert_eq!(labels(&marked)[..4], [Boilerplate; 4], "{marked:?}");
+    assert_eq!(labels(&marked)[4..], [Editorial; 4], "{marked:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
     let mut config = EngineConfig::default();
     config.limits.max_document_bytes = 10_000;
@@ -373,6 +432,15 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
             analyze(doc("many", OUTLET, T0, &vec!["x".to_string(); 51])),
             Code::ResourceExhausted,
             "max-segments",
+        ),
+        (
+            // The markup counts towards the document's size.
+            analyze(pb::Document {
+                markup: format!("<p>{}</p>", "word ".repeat(2000)),
+                ..doc("marked", OUTLET, T0, &article(1, 1))
+            }),
+            Code::ResourceExhausted,
+            "max-document-bytes",
         ),
         (
             analyze(pb::Document {

@@ -68,7 +68,7 @@ def load(path, exclude_split, set_no):
             xs.append(r["x"])
             ys.append(1.0 if r["label"] == "boilerplate" else 0.0)
             ws.append(min(r["chars"], 2000))
-            groups.append(f"{set_no}:{r.get('site') or r['doc']}")
+            groups.append(str(r.get('site') or r['doc']))
             texts.append((r["doc"], r.get("text", "")))
     return (names, np.array(xs, dtype=np.float32), np.array(ys), np.array(ws, dtype=np.float64), groups,
             texts, np.array(use))

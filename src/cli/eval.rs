@@ -194,6 +194,7 @@ fn dump_features(
     path: &std::path::Path,
 ) -> anyhow::Result<()> {
     use std::io::Write;
+    let html = a.feed.use_body == input::Use::Html;
     let engine = crate::Engine::ephemeral(a.target.engine.config())?;
     let threshold = a.target.engine.config().policy.boilerplate_min_documents;
     let mut out = std::io::BufWriter::new(
@@ -233,6 +234,13 @@ fn dump_features(
             starts.push(at);
             at += p.len() + 2;
         }
+        // HTML input: segments are chaff's blocks of its own extracted text;
+        // a block takes the label of the gold paragraph with its text (or
+        // with its first line's), and is left out when none has it.
+        let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        let by_text: HashMap<String, &String> =
+            g.text.split("\n\n").map(&squash).zip(&g.labels).collect();
+        let html_text = labels.text.as_deref().filter(|_| html);
         let priors: Vec<f32> = evidence
             .iter()
             .map(|e| crate::structure::prior(&e.features))
@@ -244,11 +252,27 @@ fn dump_features(
             .collect();
         let context = crate::classify::document_context(&priors, &repeated);
         for ((e, l), c) in evidence.iter().zip(&labels.segments).zip(&context) {
-            let p = starts
-                .partition_point(|&s| s <= e.start as usize)
-                .saturating_sub(1);
-            let Some(gold_label) = g.labels.get(p) else {
-                continue;
+            let (text, gold_label) = match html_text {
+                Some(t) => {
+                    let text = t.get(e.start as usize..e.end as usize).unwrap_or("");
+                    let found = by_text
+                        .get(&squash(text))
+                        .or_else(|| by_text.get(&squash(text.split('\n').next().unwrap_or(""))));
+                    let Some(label) = found else { continue };
+                    (text, label.as_str())
+                }
+                None => {
+                    let p = starts
+                        .partition_point(|&s| s <= e.start as usize)
+                        .saturating_sub(1);
+                    let Some(label) = g.labels.get(p) else {
+                        continue;
+                    };
+                    (
+                        g.text.get(e.start as usize..e.end as usize).unwrap_or(""),
+                        label.as_str(),
+                    )
+                }
             };
             let earlier_elsewhere = l
                 .first_seen
@@ -267,7 +291,6 @@ fn dump_features(
                 .chain(c.iter())
                 .copied()
                 .collect();
-            let text = g.text.get(e.start as usize..e.end as usize).unwrap_or("");
             let chars = text.chars().count();
             let snippet: String = text.chars().take(60).collect();
             writeln!(
