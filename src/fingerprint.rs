@@ -109,6 +109,8 @@ const fn splitmix(mut x: u64) -> u64 {
 
 /// (multiplier, addend) of each MinHash function: multiply-shift hashing
 /// (Dietzfelbinger 1996) of the shingle hash, which is already uniform.
+/// The product must wrap modulo 2^64: without the wrap the high half is
+/// monotone in the input and every function picks the same minimum.
 const HASH_FAMILY: [(u64, u64); SKETCH_LEN] = {
     let mut f = [(0u64, 0u64); SKETCH_LEN];
     let mut i = 0;
@@ -158,29 +160,92 @@ fn sketch(hashes: &[u64]) -> Sketch {
 /// moves one feature of ~n), bigrams keep some word order so that two
 /// paragraphs with the same bag of words still differ.
 fn simhash(hashes: &[u64]) -> u64 {
-    let mut votes = [0i32; 64];
+    let mut votes = BitVotes::default();
     let mut prev: Option<u64> = None;
     for &h in hashes {
-        vote(&mut votes, h);
+        votes.add(h);
         if let Some(p) = prev {
-            vote(
-                &mut votes,
-                xxh3_64_with_seed(&p.to_le_bytes(), h ^ BIGRAM_SEED),
-            );
+            votes.add(xxh3_64_with_seed(&p.to_le_bytes(), h ^ BIGRAM_SEED));
         }
         prev = Some(h);
     }
-    votes.iter().enumerate().fold(
-        0u64,
-        |acc, (bit, &v)| if v > 0 { acc | (1 << bit) } else { acc },
-    )
+    votes.majority()
 }
 
-#[inline]
-fn vote(votes: &mut [i32; 64], h: u64) {
-    for (bit, v) in votes.iter_mut().enumerate() {
-        // Branch-free: +1 when the bit is set, -1 otherwise.
-        *v += (((h >> bit) & 1) as i32) * 2 - 1;
+/// Byte `i` of entry `b` is bit `i` of `b`: spreads 8 bits over 8 byte
+/// counters, so one addition counts 8 bits at once.
+const SPREAD: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut i = 0;
+        while i < 8 {
+            if b & (1 << i) != 0 {
+                t[b] |= 1 << (8 * i);
+            }
+            i += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// Per-bit counts of set bits over many 64-bit hashes: 8-bit counters
+/// packed in words (byte `i` of `packed[j]` counts bit `8 j + i`), flushed
+/// to 32-bit totals before they can overflow. A simhash bit is set when
+/// more than half of the features set it, which is what summing +1/-1
+/// votes decides, at an eighth of the additions.
+struct BitVotes {
+    packed: [u64; 8],
+    pending: u32,
+    totals: [u32; 64],
+    features: u32,
+}
+
+impl Default for BitVotes {
+    fn default() -> Self {
+        BitVotes {
+            packed: [0; 8],
+            pending: 0,
+            totals: [0; 64],
+            features: 0,
+        }
+    }
+}
+
+impl BitVotes {
+    #[inline]
+    fn add(&mut self, h: u64) {
+        for (j, p) in self.packed.iter_mut().enumerate() {
+            *p += SPREAD[((h >> (8 * j)) & 0xff) as usize];
+        }
+        self.pending += 1;
+        self.features += 1;
+        if self.pending == 255 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        for (j, p) in self.packed.iter_mut().enumerate() {
+            for i in 0..8 {
+                self.totals[8 * j + i] += ((*p >> (8 * i)) & 0xff) as u32;
+            }
+            *p = 0;
+        }
+        self.pending = 0;
+    }
+
+    fn majority(mut self) -> u64 {
+        self.flush();
+        let n = u64::from(self.features);
+        self.totals.iter().enumerate().fold(0u64, |acc, (bit, &c)| {
+            if 2 * u64::from(c) > n {
+                acc | (1 << bit)
+            } else {
+                acc
+            }
+        })
     }
 }
 
@@ -216,6 +281,65 @@ mod tests {
         let far = (a.simhash ^ c.simhash).count_ones();
         assert!(near <= 8, "near distance {near}");
         assert!(far >= 16, "far distance {far}");
+    }
+
+    /// The packed counters decide every bit as summing +1/-1 votes does.
+    #[test]
+    fn packed_votes_equal_plain_votes() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for n in [0usize, 1, 2, 7, 254, 255, 256, 600] {
+            let hashes: Vec<u64> = (0..n)
+                .map(|_| {
+                    x = splitmix(x);
+                    x
+                })
+                .collect();
+            let mut votes = [0i64; 64];
+            let mut prev: Option<u64> = None;
+            let mut add = |h: u64| {
+                for (bit, v) in votes.iter_mut().enumerate() {
+                    *v += if (h >> bit) & 1 == 1 { 1 } else { -1 };
+                }
+            };
+            for &h in &hashes {
+                add(h);
+                if let Some(p) = prev {
+                    add(xxh3_64_with_seed(&p.to_le_bytes(), h ^ BIGRAM_SEED));
+                }
+                prev = Some(h);
+            }
+            let plain =
+                votes.iter().enumerate().fold(
+                    0u64,
+                    |acc, (bit, &v)| if v > 0 { acc | (1 << bit) } else { acc },
+                );
+            assert_eq!(simhash(&hashes), plain, "{n} hashes");
+        }
+    }
+
+    /// Sketches estimate similarity: a one-word edit keeps most positions,
+    /// unrelated text agrees only by chance, and the functions differ (a
+    /// broken family picks one minimum for all of them).
+    #[test]
+    fn sketch_agreement_tracks_similarity() {
+        let a = fp(BASE).sketch.unwrap();
+        let b = fp(&BASE.replace("Tuesday", "Wednesday")).sketch.unwrap();
+        let c = fp(
+            "Scientists announced a new species of frog discovered in the rainforest \
+            canopy after a decade of careful field work by a small team of volunteers.",
+        )
+        .sketch
+        .unwrap();
+        assert!(Sketch::agreement(&a.minima, &b.minima) >= 24);
+        assert!(Sketch::agreement(&a.minima, &c.minima) <= 6);
+        let mut keys = a.bands.to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), BANDS);
+        let mut minima = a.minima.to_vec();
+        minima.sort_unstable();
+        minima.dedup();
+        assert!(minima.len() > SKETCH_LEN / 2, "{minima:?}");
     }
 
     #[test]
