@@ -96,6 +96,7 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    #[inline]
     fn begin(&mut self) {
         if self.start.is_none() {
             if !self.out.text.is_empty() {
@@ -104,11 +105,13 @@ impl Writer<'_> {
             self.start = Some(self.out.text.len());
         }
     }
+    #[inline]
     fn letter(&mut self, c: char) {
         self.begin();
         self.in_number = false;
         self.out.text.push(c);
     }
+    #[inline]
     fn digit(&mut self) {
         self.begin();
         if !self.in_number {
@@ -116,6 +119,7 @@ impl Writer<'_> {
             self.in_number = true;
         }
     }
+    #[inline]
     fn end_token(&mut self) {
         if let Some(s) = self.start.take() {
             self.out.tokens.push((s as u32, self.out.text.len() as u32));
