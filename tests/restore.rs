@@ -18,10 +18,11 @@ const TEXT: &str = "The council voted on Tuesday to close the old library buildi
 fn doc(id: &str, text: &str) -> Document {
     Document {
         id: id.to_string(),
-        source: "example.org".to_string(),
+        // The source comes from the url's host.
         url: format!("https://example.org/{id}"),
         published_at: Some(1_700_000_000_000_000),
         body: Body::Text(text.to_string()),
+        ..Default::default()
     }
 }
 
