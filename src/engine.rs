@@ -19,8 +19,8 @@ use crate::cluster::{Cluster, ClusterId, ClusterView, Clusters, DocIdx, Member, 
 use crate::config::EngineConfig;
 use crate::document::{Document, Prepared};
 use crate::error::{Error, Result};
-use crate::fingerprint::{fingerprint, Fingerprint};
-use crate::index::{BlockedIndex, SegmentIndex};
+use crate::fingerprint::{fingerprint, Fingerprint, Sketch, MIN_NEAR_TOKENS};
+use crate::index::{SegmentIndex, SketchIndex};
 use crate::labels::{
     ClusterInfo, ClusterPage, ClusterQuery, DocumentLabels, Occurrence, SegmentLabel, SourceCount,
     Stats, Summary,
@@ -109,7 +109,7 @@ impl Engine {
         let started = Instant::now();
         let store = Store::open(data_dir)?;
         let stored = store.load_records()?;
-        let mut state = State::new(config.near_radius);
+        let mut state = State::new();
         for doc in &stored {
             state.restore(doc);
         }
@@ -542,9 +542,9 @@ fn cluster_label(c: &Cluster, source: Option<SourceIdx>, threshold: u32) -> Labe
 }
 
 impl State {
-    fn new(near_radius: u32) -> State {
+    fn new() -> State {
         State {
-            index: Box::new(BlockedIndex::new(near_radius)),
+            index: Box::new(SketchIndex::new()),
             clusters: Clusters::default(),
             docs: Vec::new(),
             ids: HashMap::new(),
@@ -692,12 +692,7 @@ impl State {
             .iter()
             .enumerate()
             .map(|(ordinal, s)| {
-                let fp = Fingerprint {
-                    exact: s.exact,
-                    simhash: s.simhash,
-                    tokens: s.tokens,
-                    anchors: s.anchors.clone(),
-                };
+                let fp = restored_fingerprint(d, s);
                 self.clusters.ensure(s.cluster);
                 self.clusters.add(s.cluster, member, ordinal as u32);
                 self.index.insert(&fp, s.cluster);
@@ -963,7 +958,15 @@ fn stored_segment(s: &SegmentRecord) -> StoredSegment {
         exact: s.fingerprint.exact,
         simhash: s.fingerprint.simhash,
         tokens: s.fingerprint.tokens,
-        anchors: s.fingerprint.anchors.clone(),
+        anchors: Vec::new(),
+        sketch: s
+            .fingerprint
+            .sketch
+            .map_or_else(Vec::new, |k| k.minima.to_vec()),
+        sketch_bands: s
+            .fingerprint
+            .sketch
+            .map_or_else(Vec::new, |k| k.bands.to_vec()),
         cluster: s.cluster,
         r#match: match s.matched {
             MatchKind::None => 0,
@@ -974,6 +977,30 @@ fn stored_segment(s: &SegmentRecord) -> StoredSegment {
         layout: s.layout as u32,
         prior: s.prior as i32,
     }
+}
+
+/// A stored segment's fingerprint. Records written before sketches existed
+/// (or with another sketch size) get theirs recomputed from the stored text
+/// when it still normalises to the stored exact hash; otherwise the segment
+/// matches only exactly.
+fn restored_fingerprint(d: &StoredDocument, s: &StoredSegment) -> Fingerprint {
+    let mut fp = Fingerprint {
+        exact: s.exact,
+        simhash: s.simhash,
+        tokens: s.tokens,
+        sketch: Sketch::from_parts(&s.sketch, &s.sketch_bands),
+    };
+    if fp.sketch.is_none() && fp.tokens as usize >= MIN_NEAR_TOKENS {
+        if let Some(text) = d.text.get(s.start as usize..s.end as usize) {
+            let mut norm = Normalized::default();
+            normalize(text, &mut norm);
+            let again = fingerprint(&norm);
+            if again.exact == fp.exact {
+                fp.sketch = again.sketch;
+            }
+        }
+    }
+    fp
 }
 
 /// Resident set size of this process (Linux), 0 elsewhere.

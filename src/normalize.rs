@@ -7,6 +7,7 @@
 //! without spaces (Chinese, Japanese, Thai, ...) are one token each, so that
 //! shingles over tokens become character shingles there.
 
+use unicode_normalization::char::canonical_combining_class;
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// Normalised text and its token boundaries, reused across segments.
@@ -58,9 +59,7 @@ fn feed(chars: impl Iterator<Item = char>, w: &mut Writer<'_>) {
                 && chars.peek().is_some_and(|n| n.is_ascii_digit())
             {
                 // Inner separator of a number: 1,234.5 and 12:30 stay one token.
-            } else if c == '\''
-                && w.start.is_some()
-                && chars.peek().is_some_and(|n| n.is_alphabetic())
+            } else if c == '\'' && w.start.is_some() && chars.peek().is_some_and(|&n| joins_word(n))
             {
                 // Apostrophe inside a word: "don't" -> "dont".
             } else {
@@ -80,7 +79,7 @@ fn feed(chars: impl Iterator<Item = char>, w: &mut Writer<'_>) {
             }
         } else if c == '\u{2019}'
             && w.start.is_some()
-            && chars.peek().is_some_and(|n| n.is_alphabetic())
+            && chars.peek().is_some_and(|&n| joins_word(n))
         {
             // Typographic apostrophe inside a word.
         } else {
@@ -96,6 +95,7 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    #[inline]
     fn begin(&mut self) {
         if self.start.is_none() {
             if !self.out.text.is_empty() {
@@ -104,11 +104,13 @@ impl Writer<'_> {
             self.start = Some(self.out.text.len());
         }
     }
+    #[inline]
     fn letter(&mut self, c: char) {
         self.begin();
         self.in_number = false;
         self.out.text.push(c);
     }
+    #[inline]
     fn digit(&mut self) {
         self.begin();
         if !self.in_number {
@@ -116,12 +118,21 @@ impl Writer<'_> {
             self.in_number = true;
         }
     }
+    #[inline]
     fn end_token(&mut self) {
         if let Some(s) = self.start.take() {
             self.out.tokens.push((s as u32, self.out.text.len() as u32));
         }
         self.in_number = false;
     }
+}
+
+/// Whether an apostrophe before `c` is inside a word and dropped. Not
+/// before a combining character: dropping the apostrophe would bring two
+/// marks together out of canonical order, and normalising the result again
+/// would reorder them (normalisation must be idempotent).
+fn joins_word(c: char) -> bool {
+    c.is_alphabetic() && canonical_combining_class(c) == 0
 }
 
 /// Combining marks (Thai vowels, Devanagari signs, accents left after NFKC).

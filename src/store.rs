@@ -16,6 +16,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use thiserror::Error;
 use tracing::{debug, error};
 
+use crate::fingerprint::MIN_NEAR_TOKENS;
 use crate::proto::store::StoredDocument;
 
 const DOCUMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
@@ -150,7 +151,8 @@ impl Store {
     }
 
     /// Every stored document without its text (what rebuilding the index
-    /// needs), in ingest order.
+    /// needs), in ingest order. Documents stored before segments carried a
+    /// MinHash sketch keep their text: the engine recomputes the sketch.
     pub fn load_records(&self) -> Result<Vec<StoredDocument>, StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
         let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
@@ -162,7 +164,13 @@ impl Store {
                     id: k.value().to_string(),
                     source,
                 })?;
-            doc.text = String::new();
+            let legacy = doc
+                .segments
+                .iter()
+                .any(|s| s.sketch.is_empty() && s.tokens as usize >= MIN_NEAR_TOKENS);
+            if !legacy {
+                doc.text = String::new();
+            }
             docs.push(doc);
         }
         docs.sort_by_key(|d| d.seq);

@@ -3,7 +3,7 @@
 //! deleted or inserted, typos, changed numbers and punctuation.
 
 use chaff::fingerprint::{fingerprint, Fingerprint};
-use chaff::index::{BlockedIndex, SegmentIndex};
+use chaff::index::{SegmentIndex, SketchIndex};
 use chaff::normalize::{normalize, Normalized};
 
 const CORPUS: &str = include_str!("fixtures/licences.txt");
@@ -55,14 +55,14 @@ fn fp(text: &str, n: &mut Normalized) -> Fingerprint {
 
 /// (correct, wrong, missed) over `variants` edited copies per paragraph
 /// and edit count.
-fn run(radius: u32, edits: usize, variants: usize) -> (usize, usize, usize) {
+fn run(edits: usize, variants: usize) -> (usize, usize, usize) {
     let paragraphs: Vec<&str> = CORPUS
         .split("\n\n")
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .collect();
     let mut n = Normalized::default();
-    let mut index = BlockedIndex::new(radius);
+    let mut index = SketchIndex::new();
     for (i, p) in paragraphs.iter().enumerate() {
         index.insert(&fp(p, &mut n), i as u64 + 1);
     }
@@ -92,7 +92,7 @@ fn run(radius: u32, edits: usize, variants: usize) -> (usize, usize, usize) {
 fn edited_paragraphs_are_found_and_only_their_own() {
     let mut measured = Vec::new();
     for edits in 1..=3 {
-        let (correct, wrong, missed) = run(3, edits, 5);
+        let (correct, wrong, missed) = run(edits, 5);
         let total = correct + wrong + missed;
         let recall = correct as f64 / total as f64;
         let precision = correct as f64 / (correct + wrong).max(1) as f64;
