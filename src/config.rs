@@ -63,7 +63,8 @@ pub struct EngineArgs {
     #[arg(long, env = "CHAFF_BOILERPLATE_PROBABILITY", default_value_t = Policy::default().boilerplate_probability,
           value_parser = probability)]
     pub boilerplate_probability: f32,
-    /// Hamming radius (bits of 64) of a near-duplicate match, 0..=7.
+    /// No effect (near matching uses MinHash sketches now); accepted so that
+    /// existing configurations still start.
     #[arg(long, env = "CHAFF_NEAR_RADIUS", default_value_t = DEFAULT_NEAR_RADIUS,
           value_parser = clap::value_parser!(u32).range(0..=7))]
     pub near_radius: u32,
