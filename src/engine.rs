@@ -62,6 +62,8 @@ pub struct PageEvidence {
     /// `layout` flags.
     pub layout: u8,
     pub features: structure::Features,
+    /// The page prior as labels read it (stored quantized).
+    pub prior: f32,
 }
 
 #[derive(Debug, Clone)]
@@ -200,12 +202,14 @@ impl Engine {
         Ok(a.spans
             .iter()
             .zip(&a.layout)
+            .zip(&a.priors)
             .zip(a.features)
-            .map(|((s, &layout), features)| PageEvidence {
+            .map(|(((s, &layout), &prior), features)| PageEvidence {
                 start: s.start,
                 end: s.end,
                 layout,
                 features,
+                prior: structure::dequantize(prior),
             })
             .collect())
     }

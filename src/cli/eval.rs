@@ -208,12 +208,7 @@ fn dump_features(
     let by_id: HashMap<&str, &GoldRecord> = gold.iter().map(|g| (g.id.as_str(), g)).collect();
     for line in input.reader.lines() {
         let line = line?;
-        let mut parsed = input::parse_line(&line, a.feed.use_body);
-        if a.feed.no_markup {
-            if let Ok(d) = &mut parsed.doc {
-                d.markup = None;
-            }
-        }
+        let parsed = input::parse_line(&line, a.feed.use_body, !a.feed.no_markup);
         let (Some(id), Ok(doc)) = (parsed.id, parsed.doc) else {
             continue;
         };
@@ -241,10 +236,7 @@ fn dump_features(
         let by_text: HashMap<String, &String> =
             g.text.split("\n\n").map(&squash).zip(&g.labels).collect();
         let html_text = labels.text.as_deref().filter(|_| html);
-        let priors: Vec<f32> = evidence
-            .iter()
-            .map(|e| crate::structure::prior(&e.features))
-            .collect();
+        let priors: Vec<f32> = evidence.iter().map(|e| e.prior).collect();
         let repeated: Vec<bool> = labels
             .segments
             .iter()

@@ -40,7 +40,9 @@ pub struct Line {
     pub doc: Result<Document, String>,
 }
 
-pub fn parse_line(line: &str, prefer: Use) -> Line {
+/// Parses one input line. With `markup`, a line that sends its `text` also
+/// sends its `html` as the document's markup.
+pub fn parse_line(line: &str, prefer: Use, markup: bool) -> Line {
     let record: Record = match serde_json::from_str(line) {
         Ok(r) => r,
         Err(e) => {
@@ -81,7 +83,7 @@ pub fn parse_line(line: &str, prefer: Use) -> Line {
     };
     // Text chosen over html: the html still tells the page's structure.
     let (body, markup) = match (prefer, text, record.html) {
-        (Use::Text, Some(t), html) => (Some(t), html),
+        (Use::Text, Some(t), html) => (Some(t), html.filter(|_| markup)),
         (Use::Html, _, Some(h)) | (Use::Text, None, Some(h)) => (Some(Body::Html(h)), None),
         (Use::Html, Some(t), None) => (Some(t), None),
         (_, None, None) => (None, None),
@@ -172,23 +174,23 @@ mod tests {
     use super::*;
 
     fn parse_line_text(line: &str) -> Line {
-        parse_line(line, Use::Text)
+        parse_line(line, Use::Text, true)
     }
 
     #[test]
     fn prefers_the_body_asked_for_and_falls_back_to_the_other() {
         let both = r#"{"id":"a","text":"t","html":"<p>h</p>"}"#;
         assert!(matches!(
-            parse_line(both, Use::Text).doc.unwrap().body,
+            parse_line(both, Use::Text, true).doc.unwrap().body,
             Body::Text(_)
         ));
         assert!(matches!(
-            parse_line(both, Use::Html).doc.unwrap().body,
+            parse_line(both, Use::Html, true).doc.unwrap().body,
             Body::Html(_)
         ));
         let html_only = r#"{"id":"a","html":"<p>h</p>","text":null}"#;
         assert!(matches!(
-            parse_line(html_only, Use::Text).doc.unwrap().body,
+            parse_line(html_only, Use::Text, true).doc.unwrap().body,
             Body::Html(_)
         ));
     }

@@ -335,7 +335,7 @@ fn feed(
     let producer_pending = pending.clone();
     let skip_bad = args.skip_bad;
     let prefer = args.use_body;
-    let no_markup = args.no_markup;
+    let markup = !args.no_markup;
     let read_bytes = Rc::new(std::cell::Cell::new(0u64));
     let bytes = read_bytes.clone();
     let batch_size = args.batch_size.max(1);
@@ -349,12 +349,7 @@ fn feed(
                 Ok(l) => l,
                 Err(e) => return Some(Err(anyhow!("cannot read {}: {e}", path.display()))),
             };
-            let mut parsed = input::parse_line(&line, prefer);
-            if no_markup {
-                if let Ok(d) = &mut parsed.doc {
-                    d.markup = None;
-                }
-            }
+            let parsed = input::parse_line(&line, prefer, markup);
             bytes.set(bytes.get() + line.len() as u64);
             match parsed.doc {
                 Ok(d) => {
