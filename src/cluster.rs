@@ -29,15 +29,38 @@ impl Member {
     }
 }
 
+/// A cluster of near-duplicate segments.
+///
+/// Most clusters hold one document's segment and never grow (a text seen
+/// once), so that case is stored inline without allocation; it is the bulk
+/// of the engine's per-paragraph memory. A second document moves the
+/// cluster to the general form, which stays general until it empties.
 #[derive(Debug, Clone, Default)]
-pub struct Cluster {
+pub struct Cluster(Repr);
+
+#[derive(Debug, Clone, Default)]
+enum Repr {
+    #[default]
+    Empty,
+    One {
+        member: Member,
+        /// Segments of that document in this cluster.
+        segments: u32,
+        /// Ordinal of the representative segment.
+        representative: u32,
+    },
+    Many(Box<Many>),
+}
+
+#[derive(Debug, Clone)]
+struct Many {
     /// (member, segments of that document in this cluster).
     members: Vec<(Member, u32)>,
     /// Documents per source.
     per_source: Vec<(SourceIdx, u32)>,
     earliest: Option<Member>,
     /// The segment that stands for the cluster: (document, segment ordinal).
-    pub representative: Option<(DocIdx, u32)>,
+    representative: Option<(DocIdx, u32)>,
 }
 
 /// What classification sees of a cluster.
@@ -53,53 +76,190 @@ pub struct ClusterView {
 
 impl Cluster {
     pub fn documents(&self) -> u32 {
-        self.members.len() as u32
+        match &self.0 {
+            Repr::Empty => 0,
+            Repr::One { .. } => 1,
+            Repr::Many(m) => m.members.len() as u32,
+        }
     }
     pub fn sources(&self) -> u32 {
-        self.per_source.len() as u32
+        match &self.0 {
+            Repr::Empty => 0,
+            Repr::One { .. } => 1,
+            Repr::Many(m) => m.per_source.len() as u32,
+        }
     }
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.documents() == 0
     }
     pub fn earliest(&self) -> Option<Member> {
-        self.earliest
+        match &self.0 {
+            Repr::Empty => None,
+            Repr::One { member, .. } => Some(*member),
+            Repr::Many(m) => m.earliest,
+        }
+    }
+    /// The segment that stands for the cluster: (document, segment ordinal).
+    pub fn representative(&self) -> Option<(DocIdx, u32)> {
+        match &self.0 {
+            Repr::Empty => None,
+            Repr::One {
+                member,
+                representative,
+                ..
+            } => Some((member.doc, *representative)),
+            Repr::Many(m) => m.representative,
+        }
     }
     pub fn source_documents(&self, source: SourceIdx) -> u32 {
-        self.per_source
-            .iter()
-            .find(|(s, _)| *s == source)
-            .map_or(0, |(_, n)| *n)
+        match &self.0 {
+            Repr::Empty => 0,
+            Repr::One { member, .. } => u32::from(member.source == source),
+            Repr::Many(m) => m
+                .per_source
+                .iter()
+                .find(|(s, _)| *s == source)
+                .map_or(0, |(_, n)| *n),
+        }
     }
     /// Documents per source, largest first.
     pub fn per_source(&self) -> Vec<(SourceIdx, u32)> {
-        let mut v = self.per_source.clone();
+        let mut v = match &self.0 {
+            Repr::Empty => Vec::new(),
+            Repr::One { member, .. } => vec![(member.source, 1)],
+            Repr::Many(m) => m.per_source.clone(),
+        };
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v
     }
     pub fn largest_source_documents(&self) -> u32 {
-        self.per_source.iter().map(|(_, n)| *n).max().unwrap_or(0)
+        match &self.0 {
+            Repr::Many(m) => m.per_source.iter().map(|(_, n)| *n).max().unwrap_or(0),
+            _ => self.documents(),
+        }
     }
     pub fn members(&self) -> impl Iterator<Item = &Member> {
-        self.members.iter().map(|(m, _)| m)
+        let (one, many) = match &self.0 {
+            Repr::Empty => (None, &[][..]),
+            Repr::One { member, .. } => (Some(member), &[][..]),
+            Repr::Many(m) => (None, &m.members[..]),
+        };
+        one.into_iter().chain(many.iter().map(|(m, _)| m))
     }
     pub fn contains(&self, doc: DocIdx) -> bool {
-        self.members.iter().any(|(m, _)| m.doc == doc)
+        self.members().any(|m| m.doc == doc)
     }
 
     /// Adds one segment of `member`'s document.
     pub fn add(&mut self, member: Member, segment: u32) {
+        match &mut self.0 {
+            Repr::Empty => {
+                self.0 = Repr::One {
+                    member,
+                    segments: 1,
+                    representative: segment,
+                };
+            }
+            Repr::One {
+                member: m,
+                segments,
+                ..
+            } if m.doc == member.doc => *segments += 1,
+            Repr::One {
+                member: first,
+                segments,
+                representative,
+            } => {
+                let mut many = Many {
+                    members: Vec::with_capacity(2),
+                    per_source: Vec::with_capacity(2),
+                    earliest: Some(*first),
+                    representative: Some((first.doc, *representative)),
+                };
+                many.members.push((*first, *segments));
+                many.per_source.push((first.source, 1));
+                many.add(member, segment);
+                self.0 = Repr::Many(Box::new(many));
+            }
+            Repr::Many(m) => m.add(member, segment),
+        }
+    }
+
+    /// Removes one segment of document `doc`. Returns true when the
+    /// representative went with it and the caller must pick another.
+    pub fn remove(&mut self, doc: DocIdx) -> bool {
+        match &mut self.0 {
+            Repr::Empty => false,
+            Repr::One {
+                member, segments, ..
+            } => {
+                if member.doc == doc {
+                    *segments -= 1;
+                    if *segments == 0 {
+                        self.0 = Repr::Empty;
+                    }
+                }
+                false
+            }
+            Repr::Many(m) => {
+                let needs_rep = m.remove(doc);
+                if m.members.is_empty() {
+                    self.0 = Repr::Empty;
+                }
+                needs_rep
+            }
+        }
+    }
+
+    fn set_representative(&mut self, rep: (DocIdx, u32)) {
+        match &mut self.0 {
+            Repr::Empty => {}
+            Repr::One {
+                member,
+                representative,
+                ..
+            } => {
+                if member.doc == rep.0 {
+                    *representative = rep.1;
+                }
+            }
+            Repr::Many(m) => m.representative = Some(rep),
+        }
+    }
+
+    /// The cluster as `asking` sees it, counting `asking` as a member if it
+    /// is not one yet (a dry run labels as if the document had joined).
+    pub fn view(&self, id: ClusterId, asking: &Member) -> ClusterView {
+        let member = self.contains(asking.doc);
+        let source_documents = self.source_documents(asking.source);
+        let earliest = match self.earliest() {
+            Some(e) if member || e.precedence() <= asking.precedence() => e,
+            _ => *asking,
+        };
+        ClusterView {
+            id,
+            documents: self.documents() + u32::from(!member),
+            sources: self.sources() + u32::from(!member && source_documents == 0),
+            source_documents: source_documents + u32::from(!member),
+            earliest,
+        }
+    }
+}
+
+impl Many {
+    fn add(&mut self, member: Member, segment: u32) {
         if let Some((_, n)) = self.members.iter_mut().find(|(m, _)| m.doc == member.doc) {
             *n += 1;
             return;
         }
-        push_small(&mut self.members, (member, 1));
+        self.members.push((member, 1));
         match self
             .per_source
             .iter_mut()
             .find(|(s, _)| *s == member.source)
         {
             Some((_, n)) => *n += 1,
-            None => push_small(&mut self.per_source, (member.source, 1)),
+            None => self.per_source.push((member.source, 1)),
         }
         if self
             .earliest
@@ -112,9 +272,7 @@ impl Cluster {
         }
     }
 
-    /// Removes one segment of document `doc`. Returns true when the
-    /// representative went with it and the caller must pick another.
-    pub fn remove(&mut self, doc: DocIdx) -> bool {
+    fn remove(&mut self, doc: DocIdx) -> bool {
         let Some(pos) = self.members.iter().position(|(m, _)| m.doc == doc) else {
             return false;
         };
@@ -142,35 +300,6 @@ impl Cluster {
         }
         false
     }
-
-    /// The cluster as `asking` sees it, counting `asking` as a member if it
-    /// is not one yet (a dry run labels as if the document had joined).
-    pub fn view(&self, id: ClusterId, asking: &Member) -> ClusterView {
-        let member = self.contains(asking.doc);
-        let source_documents = self.source_documents(asking.source);
-        let earliest = match self.earliest {
-            Some(e) if member || e.precedence() <= asking.precedence() => e,
-            _ => *asking,
-        };
-        ClusterView {
-            id,
-            documents: self.documents() + u32::from(!member),
-            sources: self.sources() + u32::from(!member && source_documents == 0),
-            source_documents: source_documents + u32::from(!member),
-            earliest,
-        }
-    }
-}
-
-/// Pushes without the default first allocation of four elements: most
-/// clusters never get a second member (a unique paragraph), and at one
-/// cluster per distinct text the three unused elements cost ~100 bytes per
-/// indexed paragraph. Later pushes grow by doubling as usual.
-fn push_small<T>(v: &mut Vec<T>, x: T) {
-    if v.capacity() == 0 {
-        v.reserve_exact(1);
-    }
-    v.push(x);
 }
 
 /// All clusters; ids are dense and start at 1.
@@ -226,7 +355,7 @@ impl Clusters {
             .checked_sub(1)
             .and_then(|i| self.slots.get_mut(i as usize))
         {
-            c.representative = Some(rep);
+            c.set_representative(rep);
         }
     }
 
@@ -285,14 +414,30 @@ mod tests {
     }
 
     #[test]
-    fn a_single_member_takes_a_single_element() {
+    fn a_single_document_is_stored_inline_until_a_second_joins() {
+        assert!(std::mem::size_of::<Cluster>() <= 40);
         let mut cs = Clusters::default();
         let id = cs.create();
-        cs.add(id, m(1, 1, 10), 0);
+        cs.add(id, m(1, 1, 10), 2);
+        cs.add(id, m(1, 1, 10), 5);
         let c = cs.get(id).unwrap();
-        assert_eq!((c.members.capacity(), c.per_source.capacity()), (1, 1));
-        cs.add(id, m(2, 2, 10), 0);
-        assert_eq!(cs.get(id).unwrap().documents(), 2);
+        assert!(matches!(c.0, Repr::One { segments: 2, .. }));
+        assert_eq!(c.representative(), Some((1, 2)));
+        cs.add(id, m(2, 2, 5), 0);
+        let c = cs.get(id).unwrap();
+        assert!(matches!(c.0, Repr::Many(_)));
+        assert_eq!((c.documents(), c.sources()), (2, 2));
+        assert_eq!(
+            (c.earliest().unwrap().doc, c.representative()),
+            (2, Some((1, 2)))
+        );
+        assert!(!cs.remove(id, 1)); // one of doc 1's two segments
+        assert!(cs.remove(id, 1)); // the representative's document leaves
+        cs.set_representative(id, (2, 0));
+        assert_eq!(cs.get(id).unwrap().representative(), Some((2, 0)));
+        assert!(!cs.remove(id, 2));
+        assert!(cs.get(id).unwrap().is_empty());
+        assert_eq!(cs.live(), 0);
     }
 
     #[test]

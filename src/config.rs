@@ -103,11 +103,19 @@ pub struct StorageArgs {
     /// Keep everything in memory; nothing survives a restart.
     #[arg(long, env = "CHAFF_EPHEMERAL")]
     pub ephemeral: bool,
+    /// Page cache of the durable store, MiB (resident memory that does not
+    /// grow with the corpus).
+    #[arg(long, env = "CHAFF_STORE_CACHE_MB", default_value_t = crate::store::DEFAULT_CACHE_BYTES >> 20)]
+    pub store_cache_mb: usize,
 }
 
 impl StorageArgs {
     pub fn dir(&self) -> Option<&std::path::Path> {
         (!self.ephemeral).then_some(self.data_dir.as_path())
+    }
+
+    pub fn cache_bytes(&self) -> usize {
+        self.store_cache_mb.saturating_mul(1 << 20)
     }
 }
 

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::classify::{self, classify, lone_quotes_are_editorial, Label, MatchKind, Signals};
 use crate::cluster::{Cluster, ClusterId, ClusterView, Clusters, DocIdx, Member, SourceIdx};
 use crate::config::EngineConfig;
+use crate::doc_ids::DocIds;
 use crate::document::{Document, Prepared};
 use crate::error::{Error, Result};
 use crate::fingerprint::{fingerprint, Fingerprint, Sketch, MIN_NEAR_TOKENS};
@@ -66,25 +67,52 @@ pub struct PageEvidence {
     pub prior: f32,
 }
 
+/// What labelling needs of an indexed segment, kept small: one lives in
+/// memory for every segment ever indexed (32 bytes). The index keeps what
+/// it needs to forget the segment by its exact hash; the rest of the
+/// fingerprint is in the store.
 #[derive(Debug, Clone)]
 struct SegmentRecord {
+    exact: u64,
     span: Span,
-    fingerprint: Fingerprint,
-    cluster: ClusterId,
-    matched: MatchKind,
-    distance: u32,
-    layout: u8,
+    /// Cluster ids stay below 2^32 (one per distinct text at most).
+    cluster: u32,
+    /// Saturated; classification only compares it with small thresholds.
+    tokens: u16,
     prior: i16,
+    matched: MatchKind,
+    /// Sketch positions that disagree (at most 32).
+    distance: u8,
+    layout: u8,
 }
 
 #[derive(Debug)]
 struct DocRecord {
-    id: String,
+    id: Box<str>,
     source: SourceIdx,
-    url: String,
+    url: Box<str>,
     published_at: Micros,
     seq: u64,
-    segments: Vec<SegmentRecord>,
+    segments: Box<[SegmentRecord]>,
+}
+
+impl SegmentRecord {
+    fn new(span: Span, fp: &Fingerprint, cluster: ClusterId, found: (MatchKind, u32)) -> Self {
+        SegmentRecord {
+            exact: fp.exact,
+            span,
+            cluster: u32::try_from(cluster).expect("cluster ids fit in 32 bits"),
+            tokens: fp.tokens.min(u32::from(u16::MAX)) as u16,
+            prior: 0,
+            matched: found.0,
+            distance: found.1.min(u32::from(u8::MAX)) as u8,
+            layout: 0,
+        }
+    }
+
+    fn cluster(&self) -> ClusterId {
+        ClusterId::from(self.cluster)
+    }
 }
 
 struct State {
@@ -92,7 +120,7 @@ struct State {
     clusters: Clusters,
     /// By `DocIdx`; `None` once deleted or replaced.
     docs: Vec<Option<DocRecord>>,
-    ids: HashMap<String, DocIdx>,
+    ids: DocIds,
     sources: Vec<String>,
     source_ids: HashMap<String, SourceIdx>,
     /// Live documents per source.
@@ -108,8 +136,17 @@ const UNKNOWN_SOURCE: SourceIdx = SourceIdx::MAX;
 impl Engine {
     /// Opens the store (`None`: in memory only) and rebuilds the index from it.
     pub fn open(config: EngineConfig, data_dir: Option<&Path>) -> Result<Engine> {
+        Engine::open_with_cache(config, data_dir, crate::store::DEFAULT_CACHE_BYTES)
+    }
+
+    /// As [`Engine::open`], with the store's page cache capped at `cache_bytes`.
+    pub fn open_with_cache(
+        config: EngineConfig,
+        data_dir: Option<&Path>,
+        cache_bytes: usize,
+    ) -> Result<Engine> {
         let started = Instant::now();
-        let store = Store::open(data_dir)?;
+        let store = Store::open_with_cache(data_dir, cache_bytes)?;
         let stored = store.load_records()?;
         let mut state = State::new();
         for doc in &stored {
@@ -462,7 +499,7 @@ impl Engine {
     fn roll_back(&self, applied: &[(String, u64)]) {
         let mut state = self.write();
         for (id, seq) in applied.iter().rev() {
-            let Some(&idx) = state.ids.get(id) else {
+            let Some(idx) = state.find_id(id) else {
                 continue;
             };
             if state.docs[idx as usize]
@@ -479,7 +516,7 @@ impl Engine {
             match self.store.get(id) {
                 Ok(Some(old)) => {
                     let mut state = self.write();
-                    if !state.ids.contains_key(id) {
+                    if state.find_id(id).is_none() {
                         state.restore(&old);
                     }
                 }
@@ -551,7 +588,7 @@ impl State {
             index: Box::new(SketchIndex::new()),
             clusters: Clusters::default(),
             docs: Vec::new(),
-            ids: HashMap::new(),
+            ids: DocIds::default(),
             sources: Vec::new(),
             source_ids: HashMap::new(),
             source_docs: Vec::new(),
@@ -560,10 +597,14 @@ impl State {
         }
     }
 
-    fn lookup(&self, id: &str) -> Result<DocIdx> {
+    fn find_id(&self, id: &str) -> Option<DocIdx> {
+        let docs = &self.docs;
         self.ids
-            .get(id.trim())
-            .copied()
+            .get(id, |i| docs[i as usize].as_ref().map_or("", |d| &d.id))
+    }
+
+    fn lookup(&self, id: &str) -> Result<DocIdx> {
+        self.find_id(id.trim())
             .ok_or_else(|| Error::NotFound(format!("document {id:?} is not in the index")))
     }
 
@@ -604,8 +645,8 @@ impl State {
 
     /// Adds an analysed document (replacing an earlier version) and labels it.
     fn apply(&mut self, a: Analysis, config: &EngineConfig) -> (DocumentLabels, StoredDocument) {
-        let replaced = match self.ids.get(&a.doc.id) {
-            Some(&old) => {
+        let replaced = match self.find_id(&a.doc.id) {
+            Some(old) => {
                 self.remove(old);
                 true
             }
@@ -621,6 +662,7 @@ impl State {
             seq: self.seq,
         };
         let mut segments = Vec::with_capacity(a.spans.len());
+        let mut stored_segments = Vec::with_capacity(a.spans.len());
         for (ordinal, (((span, fp), &layout), &prior)) in a
             .spans
             .iter()
@@ -634,15 +676,13 @@ impl State {
                 .unwrap_or_else(|| (self.clusters.create(), MatchKind::None, 0));
             self.clusters.add(cluster, member, ordinal as u32);
             self.index.insert(fp, cluster);
-            segments.push(SegmentRecord {
-                span: *span,
-                fingerprint: fp.clone(),
-                cluster,
-                matched,
-                distance,
+            let rec = SegmentRecord {
                 layout,
                 prior,
-            });
+                ..SegmentRecord::new(*span, fp, cluster, (matched, distance))
+            };
+            stored_segments.push(stored_segment(&rec, fp));
+            segments.push(rec);
         }
         let html_text = a.doc.from_html.then(|| a.doc.text.clone());
         let stored = StoredDocument {
@@ -653,15 +693,15 @@ impl State {
             published_at_given: a.doc.published_given,
             seq: self.seq,
             text: a.doc.text,
-            segments: segments.iter().map(stored_segment).collect(),
+            segments: stored_segments,
         };
         self.add_record(DocRecord {
-            id: a.doc.id,
+            id: a.doc.id.into(),
             source,
-            url: a.doc.url,
+            url: a.doc.url.into(),
             published_at: a.doc.published_at,
             seq: self.seq,
-            segments,
+            segments: segments.into(),
         });
         let mut labels = self.relabel(idx, config);
         labels.replaced = replaced;
@@ -673,13 +713,17 @@ impl State {
         let idx = self.docs.len() as DocIdx;
         self.segments += rec.segments.len() as u64;
         self.source_docs[rec.source as usize] += 1;
-        self.ids.insert(rec.id.clone(), idx);
+        let id = rec.id.clone();
         self.docs.push(Some(rec));
+        let docs = &self.docs;
+        self.ids.insert(&id, idx, |i| {
+            docs[i as usize].as_ref().map_or("", |d| &d.id)
+        });
     }
 
     /// Rebuilds a stored document's contribution exactly as it was made.
     fn restore(&mut self, d: &StoredDocument) {
-        if let Some(&old) = self.ids.get(&d.id) {
+        if let Some(old) = self.find_id(&d.id) {
             self.remove(old);
         }
         self.seq = self.seq.max(d.seq);
@@ -700,32 +744,30 @@ impl State {
                 self.clusters.ensure(s.cluster);
                 self.clusters.add(s.cluster, member, ordinal as u32);
                 self.index.insert(&fp, s.cluster);
+                let span = Span {
+                    start: s.start,
+                    end: s.end,
+                    index: s.index,
+                };
+                let matched = match s.r#match {
+                    1 => MatchKind::Exact,
+                    2 => MatchKind::Near,
+                    _ => MatchKind::None,
+                };
                 SegmentRecord {
-                    span: Span {
-                        start: s.start,
-                        end: s.end,
-                        index: s.index,
-                    },
-                    fingerprint: fp,
-                    cluster: s.cluster,
-                    matched: match s.r#match {
-                        1 => MatchKind::Exact,
-                        2 => MatchKind::Near,
-                        _ => MatchKind::None,
-                    },
-                    distance: s.distance,
                     layout: s.layout as u8,
                     prior: s.prior.clamp(i16::MIN as i32, i16::MAX as i32) as i16,
+                    ..SegmentRecord::new(span, &fp, s.cluster, (matched, s.distance))
                 }
             })
             .collect();
         self.add_record(DocRecord {
-            id: d.id.clone(),
+            id: d.id.as_str().into(),
             source,
-            url: d.url.clone(),
+            url: d.url.as_str().into(),
             published_at: d.published_at,
             seq: d.seq,
-            segments,
+            segments: segments.into(),
         });
     }
 
@@ -734,14 +776,14 @@ impl State {
         let Some(rec) = self.docs[idx as usize].take() else {
             return 0;
         };
-        self.ids.remove(&rec.id);
+        self.ids.remove(&rec.id, idx);
         self.segments -= rec.segments.len() as u64;
         self.source_docs[rec.source as usize] -= 1;
         let mut orphaned = Vec::new();
-        for s in &rec.segments {
-            self.index.remove(&s.fingerprint);
-            if self.clusters.remove(s.cluster, idx) {
-                orphaned.push(s.cluster);
+        for s in rec.segments.iter() {
+            self.index.remove(s.exact);
+            if self.clusters.remove(s.cluster(), idx) {
+                orphaned.push(s.cluster());
             }
         }
         for id in orphaned {
@@ -759,7 +801,12 @@ impl State {
         else {
             return;
         };
-        if let Some(ordinal) = self.doc(doc).segments.iter().position(|s| s.cluster == id) {
+        if let Some(ordinal) = self
+            .doc(doc)
+            .segments
+            .iter()
+            .position(|s| s.cluster() == id)
+        {
             self.clusters.set_representative(id, (doc, ordinal as u32));
         }
     }
@@ -774,24 +821,24 @@ impl State {
             .map(|s| {
                 let c = self
                     .clusters
-                    .get(s.cluster)
+                    .get(s.cluster())
                     .expect("segment's cluster exists");
                 let sig = Signals {
-                    tokens: s.fingerprint.tokens,
+                    tokens: u32::from(s.tokens),
                     matched: s.matched,
-                    distance: s.distance,
+                    distance: u32::from(s.distance),
                     layout: s.layout,
                     prior: structure::dequantize(s.prior),
                     context: [0.0; classify::CONTEXT_FEATURES],
                 };
-                (s.span, sig, s.cluster, c.view(s.cluster, &me))
+                (s.span, sig, s.cluster(), c.view(s.cluster(), &me))
             })
             .collect();
         let segments = self.label_segments(items, &me, config);
         DocumentLabels {
-            id: d.id.clone(),
+            id: d.id.to_string(),
             source: self.sources[d.source as usize].clone(),
-            url: d.url.clone(),
+            url: d.url.to_string(),
             published_at: d.published_at,
             summary: Summary::of(&segments),
             segments,
@@ -801,7 +848,7 @@ impl State {
     }
 
     fn dry_run(&self, a: &Analysis, config: &EngineConfig) -> DocumentLabels {
-        let existing = self.ids.get(&a.doc.id).copied();
+        let existing = self.find_id(&a.doc.id);
         let me = Member {
             doc: existing.unwrap_or(OUTSIDER),
             source: self
@@ -913,9 +960,9 @@ impl State {
     fn occurrence(&self, m: &Member) -> Option<Occurrence> {
         let d = self.docs.get(m.doc as usize)?.as_ref()?;
         Some(Occurrence {
-            document_id: d.id.clone(),
+            document_id: d.id.to_string(),
             source: self.sources[d.source as usize].clone(),
-            url: d.url.clone(),
+            url: d.url.to_string(),
             published_at: d.published_at,
         })
     }
@@ -947,37 +994,31 @@ impl State {
 
     /// (document id, start, end) of the cluster's representative segment.
     fn representative(&self, c: &Cluster) -> Option<(String, u32, u32)> {
-        let (doc, ordinal) = c.representative?;
+        let (doc, ordinal) = c.representative()?;
         let d = self.docs.get(doc as usize)?.as_ref()?;
         let s = d.segments.get(ordinal as usize)?;
-        Some((d.id.clone(), s.span.start, s.span.end))
+        Some((d.id.to_string(), s.span.start, s.span.end))
     }
 }
 
-fn stored_segment(s: &SegmentRecord) -> StoredSegment {
+fn stored_segment(s: &SegmentRecord, fp: &Fingerprint) -> StoredSegment {
     StoredSegment {
         start: s.span.start,
         end: s.span.end,
         index: s.span.index,
-        exact: s.fingerprint.exact,
-        simhash: s.fingerprint.simhash,
-        tokens: s.fingerprint.tokens,
+        exact: fp.exact,
+        simhash: fp.simhash,
+        tokens: fp.tokens,
         anchors: Vec::new(),
-        sketch: s
-            .fingerprint
-            .sketch
-            .map_or_else(Vec::new, |k| k.minima.to_vec()),
-        sketch_bands: s
-            .fingerprint
-            .sketch
-            .map_or_else(Vec::new, |k| k.bands.to_vec()),
-        cluster: s.cluster,
+        sketch: fp.sketch.map_or_else(Vec::new, |k| k.minima.to_vec()),
+        sketch_bands: fp.sketch.map_or_else(Vec::new, |k| k.bands.to_vec()),
+        cluster: s.cluster(),
         r#match: match s.matched {
             MatchKind::None => 0,
             MatchKind::Exact => 1,
             MatchKind::Near => 2,
         },
-        distance: s.distance,
+        distance: u32::from(s.distance),
         layout: s.layout as u32,
         prior: s.prior as i32,
     }

@@ -20,9 +20,11 @@
 //! grows with every member and would end up matching anything.
 //!
 //! Memory: per indexed text a dense slot (exact hash, cluster, reference
-//! count, length, 32 sketch bytes: 49 bytes) plus one 8-byte entry in the
-//! exact table and one in each band table, all open-addressing arrays
-//! without per-entry allocations.
+//! count, length, 32 sketch bytes, the 8 band keys: 81 bytes) plus one
+//! 8-byte entry in the exact table and one in each band table, all
+//! open-addressing arrays without per-entry allocations. The slot keeps its
+//! band keys so that a segment can be forgotten by its exact hash alone:
+//! callers need not keep whole fingerprints to undo an insert.
 
 use crate::cluster::ClusterId;
 use crate::fingerprint::{Fingerprint, Sketch, BANDS, MIN_NEAR_TOKENS, SKETCH_LEN, SKETCH_SHINGLE};
@@ -81,9 +83,9 @@ pub trait SegmentIndex: Send + Sync {
     /// first one of an exact hash also enters the near tables when
     /// `fp.near_eligible()`.
     fn insert(&mut self, fp: &Fingerprint, cluster: ClusterId);
-    /// Forgets one segment with this fingerprint; the last one takes the
-    /// fingerprint out of every table.
-    fn remove(&mut self, fp: &Fingerprint);
+    /// Forgets one segment with this exact hash; the last one takes the
+    /// text out of every table.
+    fn remove(&mut self, exact: u64);
     /// Distinct fingerprints indexed.
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
@@ -228,6 +230,8 @@ pub struct SketchIndex {
     /// Token count saturated at 255; 0 when not in the band tables.
     tokens: Vec<u8>,
     minima: Vec<[u8; SKETCH_LEN]>,
+    /// The keys under which the slot sits in the band tables.
+    band_keys: Vec<[u32; BANDS]>,
     free: Vec<u32>,
     live: usize,
 }
@@ -260,6 +264,7 @@ impl SketchIndex {
             + self.refs.capacity() * 4
             + self.tokens.capacity()
             + self.minima.capacity() * SKETCH_LEN
+            + self.band_keys.capacity() * BANDS * 4
             + self.free.capacity() * 4
     }
 
@@ -306,6 +311,7 @@ impl SegmentIndex for SketchIndex {
         let cluster = u32::try_from(cluster).expect("cluster ids fit in 32 bits");
         let tokens = Self::band_tokens(fp);
         let minima = fp.sketch.map_or([0; SKETCH_LEN], |s| s.minima);
+        let band_keys = fp.sketch.map_or([0; BANDS], |s| s.bands);
         let slot = match self.free.pop() {
             Some(s) => {
                 let i = s as usize;
@@ -314,6 +320,7 @@ impl SegmentIndex for SketchIndex {
                 self.refs[i] = 1;
                 self.tokens[i] = tokens;
                 self.minima[i] = minima;
+                self.band_keys[i] = band_keys;
                 s
             }
             None => {
@@ -329,12 +336,14 @@ impl SegmentIndex for SketchIndex {
                     self.refs.reserve_exact(more);
                     self.tokens.reserve_exact(more);
                     self.minima.reserve_exact(more);
+                    self.band_keys.reserve_exact(more);
                 }
                 self.exact.push(fp.exact);
                 self.cluster.push(cluster);
                 self.refs.push(1);
                 self.tokens.push(tokens);
                 self.minima.push(minima);
+                self.band_keys.push(band_keys);
                 s
             }
         };
@@ -343,17 +352,15 @@ impl SegmentIndex for SketchIndex {
         if tokens == 0 {
             return;
         }
-        if let Some(sketch) = &fp.sketch {
-            for (table, &key) in self.bands.iter_mut().zip(&sketch.bands) {
-                if table.get(key).nth(MAX_BUCKET - 1).is_none() {
-                    table.insert(key, slot);
-                }
+        for (table, &key) in self.bands.iter_mut().zip(&band_keys) {
+            if table.get(key).nth(MAX_BUCKET - 1).is_none() {
+                table.insert(key, slot);
             }
         }
     }
 
-    fn remove(&mut self, fp: &Fingerprint) {
-        let Some(slot) = self.slot(fp.exact) else {
+    fn remove(&mut self, exact: u64) {
+        let Some(slot) = self.slot(exact) else {
             return;
         };
         let s = slot as usize;
@@ -361,13 +368,11 @@ impl SegmentIndex for SketchIndex {
         if self.refs[s] > 0 {
             return;
         }
-        self.by_exact.remove(fp.exact as u32, slot);
+        self.by_exact.remove(exact as u32, slot);
         if self.tokens[s] > 0 {
-            if let Some(sketch) = &fp.sketch {
-                for (table, &key) in self.bands.iter_mut().zip(&sketch.bands) {
-                    // Absent when the bucket was full at insertion.
-                    table.remove(key, slot);
-                }
+            for (table, &key) in self.bands.iter_mut().zip(&self.band_keys[s]) {
+                // Absent when the bucket was full at insertion.
+                table.remove(key, slot);
             }
         }
         self.tokens[s] = 0;
@@ -479,7 +484,7 @@ mod tests {
             let mut live = Vec::new();
             for (i, (fp, cluster)) in stored.into_iter().enumerate() {
                 if removed[i] {
-                    idx.remove(&fp);
+                    idx.remove(fp.exact);
                 } else {
                     live.push((fp, cluster));
                 }
@@ -541,7 +546,7 @@ mod tests {
             after a decade of careful field work by a small team of volunteers.",
         );
         assert_eq!(idx.near(&unrelated), None);
-        idx.remove(&text(BASE));
+        idx.remove(text(BASE).exact);
         assert_eq!(idx.near(&edited), None);
         assert!(idx.is_empty());
     }
@@ -579,11 +584,11 @@ mod tests {
         let a = text(BASE);
         idx.insert(&a, 7);
         idx.insert(&a, 7);
-        idx.remove(&a);
+        idx.remove(a.exact);
         assert_eq!(idx.exact(a.exact), Some(7));
         let copy = text(&BASE.replace("Tuesday", "Monday"));
         assert!(idx.near(&copy).is_some());
-        idx.remove(&a);
+        idx.remove(a.exact);
         assert_eq!(idx.exact(a.exact), None);
         assert!(idx.near(&copy).is_none());
         assert!(idx.is_empty());
@@ -602,7 +607,7 @@ mod tests {
         assert_eq!(idx.bands[0].get(3).count(), MAX_BUCKET);
         // Removing texts that never entered a band table is harmless.
         for i in 0..(MAX_BUCKET as u64 + 10) {
-            idx.remove(&synthetic(i + 1, 20, [i as u8; SKETCH_LEN], bands));
+            idx.remove(synthetic(i + 1, 20, [i as u8; SKETCH_LEN], bands).exact);
         }
         assert!(idx.is_empty());
         assert_eq!(idx.bands[0].get(3).count(), 0);

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod convert;
+pub mod doc_ids;
 pub mod document;
 pub mod engine;
 pub mod error;

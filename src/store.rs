@@ -21,6 +21,10 @@ use crate::proto::store::StoredDocument;
 
 const DOCUMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
 
+/// Page cache of a durable store unless configured (redb's own default is
+/// 1 GiB, which would count against every deployment's memory).
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 /// Writes taken in one commit at most; bounds the latency of the first.
 const MAX_GROUP: usize = 4096;
 
@@ -80,6 +84,14 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) `dir/chaff.redb`; `None` keeps everything in memory.
     pub fn open(dir: Option<&Path>) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// As [`Store::open`], with the store's page cache capped at
+    /// `cache_bytes`. The cache is resident memory, so its cap decides
+    /// how much of the process grows with the corpus; pages beyond it are
+    /// read back through the operating system's file cache.
+    pub fn open_with_cache(dir: Option<&Path>, cache_bytes: usize) -> Result<Store, StoreError> {
         let (db, durable) = match dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
@@ -87,7 +99,10 @@ impl Store {
                     source,
                 })?;
                 (
-                    Database::create(dir.join("chaff.redb")).map_err(engine_err)?,
+                    Database::builder()
+                        .set_cache_size(cache_bytes)
+                        .create(dir.join("chaff.redb"))
+                        .map_err(engine_err)?,
                     true,
                 )
             }

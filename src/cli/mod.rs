@@ -221,12 +221,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let engine = Arc::new(
-        Engine::open(a.engine.config(), a.storage.dir()).with_context(|| {
-            format!(
-                "cannot open data directory {}",
-                a.storage.data_dir.display()
-            )
-        })?,
+        Engine::open_with_cache(a.engine.config(), a.storage.dir(), a.storage.cache_bytes())
+            .with_context(|| {
+                format!(
+                    "cannot open data directory {}",
+                    a.storage.data_dir.display()
+                )
+            })?,
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
