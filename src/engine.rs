@@ -147,11 +147,7 @@ impl Engine {
     ) -> Result<Engine> {
         let started = Instant::now();
         let store = Store::open_with_cache(data_dir, cache_bytes)?;
-        let stored = store.load_records()?;
-        let mut state = State::new();
-        for doc in &stored {
-            state.restore(doc);
-        }
+        let state = State::load(&store)?;
         info!(
             documents = state.ids.len(),
             segments = state.segments,
@@ -603,6 +599,25 @@ impl State {
             .get(id, |i| docs[i as usize].as_ref().map_or("", |d| &d.id))
     }
 
+    /// Rebuilds the state from the store, one record at a time: records
+    /// are decoded into the compact form as they are read (never all
+    /// decoded at once), then applied in ingest order.
+    fn load(store: &Store) -> Result<State> {
+        let mut state = State::new();
+        let mut fps = Vec::new();
+        let mut pending: Vec<(DocRecord, usize)> = Vec::new();
+        store.for_each_record(|d| {
+            let start = fps.len();
+            pending.push((state.decode(&d, &mut fps), start));
+        })?;
+        pending.sort_unstable_by_key(|(rec, _)| rec.seq);
+        for (rec, start) in pending {
+            let end = start + rec.segments.len();
+            state.restore_record(rec, &fps[start..end]);
+        }
+        Ok(state)
+    }
+
     fn lookup(&self, id: &str) -> Result<DocIdx> {
         self.find_id(id.trim())
             .ok_or_else(|| Error::NotFound(format!("document {id:?} is not in the index")))
@@ -723,27 +738,19 @@ impl State {
 
     /// Rebuilds a stored document's contribution exactly as it was made.
     fn restore(&mut self, d: &StoredDocument) {
-        if let Some(old) = self.find_id(&d.id) {
-            self.remove(old);
-        }
-        self.seq = self.seq.max(d.seq);
-        let source = self.intern(&d.source);
-        let idx = self.docs.len() as DocIdx;
-        let member = Member {
-            doc: idx,
-            source,
-            published_at: d.published_at,
-            seq: d.seq,
-        };
-        let segments: Vec<SegmentRecord> = d
+        let mut fps = Vec::with_capacity(d.segments.len());
+        let rec = self.decode(d, &mut fps);
+        self.restore_record(rec, &fps);
+    }
+
+    /// A stored document as the engine keeps it; its segments' fingerprints
+    /// go to `fps`, for [`State::restore_record`].
+    fn decode(&mut self, d: &StoredDocument, fps: &mut Vec<Fingerprint>) -> DocRecord {
+        let segments: Box<[SegmentRecord]> = d
             .segments
             .iter()
-            .enumerate()
-            .map(|(ordinal, s)| {
+            .map(|s| {
                 let fp = restored_fingerprint(d, s);
-                self.clusters.ensure(s.cluster);
-                self.clusters.add(s.cluster, member, ordinal as u32);
-                self.index.insert(&fp, s.cluster);
                 let span = Span {
                     start: s.start,
                     end: s.end,
@@ -754,21 +761,43 @@ impl State {
                     2 => MatchKind::Near,
                     _ => MatchKind::None,
                 };
-                SegmentRecord {
+                let rec = SegmentRecord {
                     layout: s.layout as u8,
                     prior: s.prior.clamp(i16::MIN as i32, i16::MAX as i32) as i16,
                     ..SegmentRecord::new(span, &fp, s.cluster, (matched, s.distance))
-                }
+                };
+                fps.push(fp);
+                rec
             })
             .collect();
-        self.add_record(DocRecord {
+        DocRecord {
             id: d.id.as_str().into(),
-            source,
+            source: self.intern(&d.source),
             url: d.url.as_str().into(),
             published_at: d.published_at,
             seq: d.seq,
-            segments: segments.into(),
-        });
+            segments,
+        }
+    }
+
+    /// Puts a decoded document back into the clusters and the index.
+    fn restore_record(&mut self, rec: DocRecord, fps: &[Fingerprint]) {
+        if let Some(old) = self.find_id(&rec.id) {
+            self.remove(old);
+        }
+        self.seq = self.seq.max(rec.seq);
+        let member = Member {
+            doc: self.docs.len() as DocIdx,
+            source: rec.source,
+            published_at: rec.published_at,
+            seq: rec.seq,
+        };
+        for (ordinal, (s, fp)) in rec.segments.iter().zip(fps).enumerate() {
+            self.clusters.ensure(s.cluster());
+            self.clusters.add(s.cluster(), member, ordinal as u32);
+            self.index.insert(fp, s.cluster());
+        }
+        self.add_record(rec);
     }
 
     /// Takes a document out of every cluster and the index.

@@ -149,16 +149,28 @@ impl MultiTable {
     }
 
     fn insert(&mut self, key: u32, slot: u32) {
+        self.insert_capped(key, slot, usize::MAX);
+    }
+
+    /// Inserts unless `key` has `cap` entries already (one walk of the
+    /// probe run for both the count and the free position); false when full.
+    fn insert_capped(&mut self, key: u32, slot: u32, cap: usize) -> bool {
         // Grow at a load of 0.8: probe runs stay short.
         if (self.len + 1) * 5 > self.entries.len() * 4 {
             self.grow();
         }
         let mut i = self.home(key);
+        let mut same = 0;
         while self.entries[i][1] != EMPTY {
+            same += usize::from(self.entries[i][0] == key);
+            if same >= cap {
+                return false;
+            }
             i = self.next(i);
         }
         self.entries[i] = [key, slot];
         self.len += 1;
+        true
     }
 
     /// Grows by half: the load stays between 0.53 and 0.8 (doubling would
@@ -353,9 +365,7 @@ impl SegmentIndex for SketchIndex {
             return;
         }
         for (table, &key) in self.bands.iter_mut().zip(&band_keys) {
-            if table.get(key).nth(MAX_BUCKET - 1).is_none() {
-                table.insert(key, slot);
-            }
+            table.insert_capped(key, slot, MAX_BUCKET);
         }
     }
 

@@ -12,11 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use prost::Message;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use thiserror::Error;
 use tracing::{debug, error};
 
-use crate::fingerprint::MIN_NEAR_TOKENS;
 use crate::proto::store::StoredDocument;
 
 const DOCUMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
@@ -165,31 +164,20 @@ impl Store {
             })
     }
 
-    /// Every stored document without its text (what rebuilding the index
-    /// needs), in ingest order. Documents stored before segments carried a
-    /// MinHash sketch keep their text: the engine recomputes the sketch.
-    pub fn load_records(&self) -> Result<Vec<StoredDocument>, StoreError> {
+    /// Calls `f` with every stored document, in key order (not ingest
+    /// order: see `seq`), decoded one at a time.
+    pub fn for_each_record(&self, mut f: impl FnMut(StoredDocument)) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
         let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
-        let mut docs = Vec::with_capacity(table.len().map_err(engine_err)? as usize);
         for row in table.iter().map_err(engine_err)? {
             let (k, v) = row.map_err(engine_err)?;
-            let mut doc =
-                StoredDocument::decode(v.value()).map_err(|source| StoreError::Corrupt {
-                    id: k.value().to_string(),
-                    source,
-                })?;
-            let legacy = doc
-                .segments
-                .iter()
-                .any(|s| s.sketch.is_empty() && s.tokens as usize >= MIN_NEAR_TOKENS);
-            if !legacy {
-                doc.text = String::new();
-            }
-            docs.push(doc);
+            let doc = StoredDocument::decode(v.value()).map_err(|source| StoreError::Corrupt {
+                id: k.value().to_string(),
+                source,
+            })?;
+            f(doc);
         }
-        docs.sort_by_key(|d| d.seq);
-        Ok(docs)
+        Ok(())
     }
 
     /// Waits for queued writes and stops the writer.
