@@ -31,7 +31,7 @@ pub const DEFAULT_NEAR_RADIUS: u32 = 3;
 pub struct EngineConfig {
     pub policy: Policy,
     pub limits: Limits,
-    /// Hamming radius of near-duplicate simhash matches.
+    /// No effect any more (was the Hamming radius of simhash matches).
     pub near_radius: u32,
 }
 

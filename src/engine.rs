@@ -1036,7 +1036,7 @@ fn stored_segment(s: &SegmentRecord, fp: &Fingerprint) -> StoredSegment {
         end: s.span.end,
         index: s.span.index,
         exact: fp.exact,
-        simhash: fp.simhash,
+        simhash: 0,
         tokens: fp.tokens,
         anchors: Vec::new(),
         sketch: fp.sketch.map_or_else(Vec::new, |k| k.minima.to_vec()),
@@ -1060,7 +1060,6 @@ fn stored_segment(s: &SegmentRecord, fp: &Fingerprint) -> StoredSegment {
 fn restored_fingerprint(d: &StoredDocument, s: &StoredSegment) -> Fingerprint {
     let mut fp = Fingerprint {
         exact: s.exact,
-        simhash: s.simhash,
         tokens: s.tokens,
         sketch: Sketch::from_parts(&s.sketch, &s.sketch_bands),
     };

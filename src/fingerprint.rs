@@ -1,11 +1,11 @@
-//! Normalised text -> fingerprints: an exact hash, a 64-bit simhash and a
-//! MinHash sketch of the word bigrams.
+//! Normalised text -> fingerprints: an exact hash and a MinHash sketch of
+//! the word bigrams.
 
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::normalize::Normalized;
 
-/// Below this many tokens a segment matches only exactly. A simhash of a
+/// Below this many tokens a segment matches only exactly. A sketch of a
 /// handful of features is dominated by each one: changing one word of a
 /// five-word line moves a third of its features, so near matches of short
 /// lines are noise in both directions ("Read more" vs "Read more here",
@@ -63,9 +63,6 @@ impl Sketch {
 pub struct Fingerprint {
     /// xxh3 of the normalised text.
     pub exact: u64,
-    /// Simhash over word unigrams and word bigrams (character unigrams and
-    /// bigrams in unspaced scripts).
-    pub simhash: u64,
     pub tokens: u32,
     /// MinHash sketch for near matching; `None` for segments too short for
     /// it (see [`MIN_NEAR_TOKENS`]).
@@ -79,15 +76,12 @@ impl Fingerprint {
     }
 }
 
-const BIGRAM_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
-
 pub fn fingerprint(n: &Normalized) -> Fingerprint {
     TOKEN_HASHES.with_borrow_mut(|hashes| {
         hashes.clear();
         hashes.extend((0..n.token_count()).map(|i| xxh3_64(n.token(i).as_bytes())));
         Fingerprint {
             exact: xxh3_64(n.text.as_bytes()),
-            simhash: simhash(hashes),
             tokens: n.token_count() as u32,
             sketch: (hashes.len() >= MIN_NEAR_TOKENS).then(|| sketch(hashes)),
         }
@@ -154,101 +148,6 @@ fn sketch(hashes: &[u64]) -> Sketch {
     s
 }
 
-/// Charikar's simhash: each feature hash votes +1/-1 on every bit.
-///
-/// Unigrams keep the fingerprint stable under small edits (one changed word
-/// moves one feature of ~n), bigrams keep some word order so that two
-/// paragraphs with the same bag of words still differ.
-fn simhash(hashes: &[u64]) -> u64 {
-    let mut votes = BitVotes::default();
-    let mut prev: Option<u64> = None;
-    for &h in hashes {
-        votes.add(h);
-        if let Some(p) = prev {
-            votes.add(xxh3_64_with_seed(&p.to_le_bytes(), h ^ BIGRAM_SEED));
-        }
-        prev = Some(h);
-    }
-    votes.majority()
-}
-
-/// Byte `i` of entry `b` is bit `i` of `b`: spreads 8 bits over 8 byte
-/// counters, so one addition counts 8 bits at once.
-const SPREAD: [u64; 256] = {
-    let mut t = [0u64; 256];
-    let mut b = 0;
-    while b < 256 {
-        let mut i = 0;
-        while i < 8 {
-            if b & (1 << i) != 0 {
-                t[b] |= 1 << (8 * i);
-            }
-            i += 1;
-        }
-        b += 1;
-    }
-    t
-};
-
-/// Per-bit counts of set bits over many 64-bit hashes: 8-bit counters
-/// packed in words (byte `i` of `packed[j]` counts bit `8 j + i`), flushed
-/// to 32-bit totals before they can overflow. A simhash bit is set when
-/// more than half of the features set it, which is what summing +1/-1
-/// votes decides, at an eighth of the additions.
-struct BitVotes {
-    packed: [u64; 8],
-    pending: u32,
-    totals: [u32; 64],
-    features: u32,
-}
-
-impl Default for BitVotes {
-    fn default() -> Self {
-        BitVotes {
-            packed: [0; 8],
-            pending: 0,
-            totals: [0; 64],
-            features: 0,
-        }
-    }
-}
-
-impl BitVotes {
-    #[inline]
-    fn add(&mut self, h: u64) {
-        for (j, p) in self.packed.iter_mut().enumerate() {
-            *p += SPREAD[((h >> (8 * j)) & 0xff) as usize];
-        }
-        self.pending += 1;
-        self.features += 1;
-        if self.pending == 255 {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        for (j, p) in self.packed.iter_mut().enumerate() {
-            for i in 0..8 {
-                self.totals[8 * j + i] += ((*p >> (8 * i)) & 0xff) as u32;
-            }
-            *p = 0;
-        }
-        self.pending = 0;
-    }
-
-    fn majority(mut self) -> u64 {
-        self.flush();
-        let n = u64::from(self.features);
-        self.totals.iter().enumerate().fold(0u64, |acc, (bit, &c)| {
-            if 2 * u64::from(c) > n {
-                acc | (1 << bit)
-            } else {
-                acc
-            }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,54 +166,6 @@ mod tests {
     fn exact_hash_ignores_case_punctuation_and_numbers() {
         assert_eq!(fp("Hello, World! 2024").exact, fp("hello world 1999").exact);
         assert_ne!(fp("hello world").exact, fp("hello word").exact);
-    }
-
-    #[test]
-    fn one_word_edit_stays_close_and_unrelated_text_is_far() {
-        let a = fp(BASE);
-        let b = fp(&BASE.replace("Tuesday", "Wednesday"));
-        let c = fp(
-            "Scientists announced a new species of frog discovered in the rainforest canopy \
-            after a decade of careful field work by a small team of volunteers.",
-        );
-        let near = (a.simhash ^ b.simhash).count_ones();
-        let far = (a.simhash ^ c.simhash).count_ones();
-        assert!(near <= 8, "near distance {near}");
-        assert!(far >= 16, "far distance {far}");
-    }
-
-    /// The packed counters decide every bit as summing +1/-1 votes does.
-    #[test]
-    fn packed_votes_equal_plain_votes() {
-        let mut x = 0x1234_5678_9abc_def0u64;
-        for n in [0usize, 1, 2, 7, 254, 255, 256, 600] {
-            let hashes: Vec<u64> = (0..n)
-                .map(|_| {
-                    x = splitmix(x);
-                    x
-                })
-                .collect();
-            let mut votes = [0i64; 64];
-            let mut prev: Option<u64> = None;
-            let mut add = |h: u64| {
-                for (bit, v) in votes.iter_mut().enumerate() {
-                    *v += if (h >> bit) & 1 == 1 { 1 } else { -1 };
-                }
-            };
-            for &h in &hashes {
-                add(h);
-                if let Some(p) = prev {
-                    add(xxh3_64_with_seed(&p.to_le_bytes(), h ^ BIGRAM_SEED));
-                }
-                prev = Some(h);
-            }
-            let plain =
-                votes.iter().enumerate().fold(
-                    0u64,
-                    |acc, (bit, &v)| if v > 0 { acc | (1 << bit) } else { acc },
-                );
-            assert_eq!(simhash(&hashes), plain, "{n} hashes");
-        }
     }
 
     /// Sketches estimate similarity: a one-word edit keeps most positions,

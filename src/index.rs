@@ -420,7 +420,6 @@ mod tests {
     ) -> Fingerprint {
         Fingerprint {
             exact,
-            simhash: 0,
             tokens,
             sketch: Some(Sketch { minima, bands }),
         }

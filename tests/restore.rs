@@ -47,7 +47,6 @@ fn records_without_a_sketch_still_match_near_copies() {
                 start: 0,
                 end: TEXT.len() as u32,
                 exact: fp.exact,
-                simhash: fp.simhash,
                 cluster: 1,
                 tokens: fp.tokens,
                 anchors: vec![1, 2, 3],
