@@ -137,9 +137,11 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let done = AtomicBool::new(false);
     let (totals, with_bulk) = std::thread::scope(|s| {
-        let probe = probe
-            .as_mut()
-            .map(|p| s.spawn(|| p.run(|_| done.load(Ordering::Relaxed))));
+        let done = &done;
+        let probe = probe.as_mut().map(|p| {
+            let end = Instant::now() + Duration::from_secs_f64(a.unary.unary_seconds.max(0.0));
+            s.spawn(move || p.run(|due| due >= end || done.load(Ordering::Relaxed)))
+        });
         let totals = feed(&backend, &a.file, &a.feed, "benchmarking", false, |_, _| {
             Ok(())
         });

@@ -31,6 +31,11 @@ pub struct UnaryArgs {
     /// latency without it (0: none).
     #[arg(long, default_value_t = 5.0)]
     pub unary_alone: f64,
+    /// Stop the unary calls beside the bulk stream after this many seconds
+    /// if the stream has not ended by then (an overloaded server would
+    /// otherwise slow the stream, and so lengthen the probe, without end).
+    #[arg(long, default_value_t = 30.0)]
+    pub unary_seconds: f64,
     /// Send the unary calls as dry runs instead of ingesting them.
     #[arg(long)]
     pub unary_dry_run: bool,
