@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tracing::{info, warn};
 
 use crate::classify::{self, classify, lone_quotes_are_editorial, Label, MatchKind, Signals};
@@ -37,6 +37,8 @@ use crate::time::{self, Micros};
 /// Default and largest page of `list_clusters`.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Documents of a batch applied under one hold of the state lock.
+pub const APPLY_CHUNK: usize = 32;
 
 pub struct Engine {
     config: EngineConfig,
@@ -179,43 +181,62 @@ impl Engine {
             .expect("one result per document")
     }
 
-    /// Ingests documents in order with one durable commit for all of them.
-    /// Each document is labelled as it arrives (before the next one).
+    /// Ingests documents in order; each is labelled as it arrives (before
+    /// the next one) and acknowledged once durable. The state lock is held
+    /// for [`APPLY_CHUNK`] documents at a time, and handed to any caller
+    /// waiting for it in between, so that a large batch does not make a
+    /// single document wait for all of it; the chunks' writes are queued
+    /// together and usually share one group commit.
     pub fn ingest_batch(&self, docs: Vec<Document>) -> Vec<Result<DocumentLabels>> {
         let now = time::now();
         let analyses = self.analyze_all(docs, now);
         let mut results = Vec::with_capacity(analyses.len());
         let mut writes = Vec::new();
+        // (id, seq, index in `results`) of each document applied.
         let mut applied = Vec::new();
-        let ticket = {
+        // Each chunk's ticket and the end of its documents in `applied`.
+        let mut tickets = Vec::new();
+        {
             let mut state = self.write();
             for analysis in analyses {
                 match analysis {
                     Ok(a) => {
                         let (labels, stored) = state.apply(a, &self.config);
-                        applied.push((stored.id.clone(), stored.seq));
+                        applied.push((stored.id.clone(), stored.seq, results.len()));
                         writes.push(Write::Put(stored));
                         results.push(Ok(labels));
                     }
                     Err(e) => results.push(Err(e)),
                 }
+                if writes.len() == APPLY_CHUNK {
+                    // Submitted under the lock so the store sees writes in
+                    // state order.
+                    let chunk = std::mem::take(&mut writes);
+                    tickets.push((self.store.submit(chunk), applied.len()));
+                    RwLockWriteGuard::bump(&mut state);
+                }
             }
-            if writes.is_empty() {
-                return results;
+            if !writes.is_empty() {
+                tickets.push((self.store.submit(writes), applied.len()));
             }
-            // Submitted under the lock so the store sees writes in state order.
-            self.store.submit(writes)
-        };
-        let durable = ticket.and_then(|t| t.wait());
-        if let Err(e) = durable {
-            warn!(error = %e, documents = applied.len(), "ingest not durable; rolling back");
-            self.roll_back(&applied);
-            let msg = e.to_string();
-            for r in results.iter_mut().filter(|r| r.is_ok()) {
-                *r = Err(Error::Unavailable(format!(
-                    "store write failed, nothing acknowledged: {msg}"
-                )));
+        }
+        let mut start = 0;
+        for (ticket, end) in tickets {
+            if let Err(e) = ticket.and_then(|t| t.wait()) {
+                let failed = &applied[start..end];
+                warn!(error = %e, documents = failed.len(), "ingest not durable; rolling back");
+                let ids: Vec<_> = failed
+                    .iter()
+                    .map(|(id, seq, _)| (id.clone(), *seq))
+                    .collect();
+                self.roll_back(&ids);
+                for (_, _, i) in failed {
+                    results[*i] = Err(Error::Unavailable(format!(
+                        "store write failed, nothing acknowledged: {e}"
+                    )));
+                }
             }
+            start = end;
         }
         results
     }
@@ -546,13 +567,11 @@ impl Engine {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
-        // A panic while holding the lock cannot leave the state half-written
-        // in a way that matters more than refusing all further service.
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+        self.state.read()
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        self.state.write()
     }
 }
 

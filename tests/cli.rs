@@ -381,3 +381,88 @@ fn bench_prints_throughput_and_latency_as_json() {
         assert!(summary.contains("latency p50"), "{summary}");
     }
 }
+
+#[test]
+fn bench_measures_unary_calls_alone_and_beside_the_stream() {
+    let news = fixture("news.jsonl");
+    let news = news.to_str().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn(&["--data-dir", data.path().to_str().unwrap()]);
+    let url = server.url();
+    let (out, summary) = ok(&[
+        "bench",
+        news,
+        "--json",
+        "--server",
+        &url,
+        "--batch-size",
+        "1",
+        "--in-flight",
+        "1",
+        "--unary-rate",
+        "200",
+        "--unary-paragraphs",
+        "12",
+        "--unary-alone",
+        "0.3",
+    ]);
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["documents"], 6, "{summary}");
+    assert_eq!(last["unary_mode"], "ingest");
+    let alone = &last["unary_alone"];
+    for (what, requests, errors, l) in [
+        (
+            "beside the stream",
+            &last["unary_requests"],
+            &last["unary_errors"],
+            &last["unary_latency_ms"],
+        ),
+        (
+            "alone",
+            &alone["requests"],
+            &alone["errors"],
+            &alone["latency_ms"],
+        ),
+    ] {
+        assert!(requests.as_u64().unwrap() > 0, "{what}: {summary}");
+        assert_eq!(errors, 0, "{what}: {summary}");
+        let at = |q: &str| l[q].as_f64().unwrap();
+        assert!(0.0 < at("p50"), "{what}: {l}");
+        assert!(
+            at("p50") <= at("p90") && at("p90") <= at("p99"),
+            "{what}: {l}"
+        );
+        assert!(
+            at("p99") <= at("p999") && at("p999") <= at("max"),
+            "{what}: {l}"
+        );
+    }
+    // Every call was ingested, each article with its 12 paragraphs.
+    let calls = last["unary_requests"].as_u64().unwrap() + alone["requests"].as_u64().unwrap();
+    assert_eq!(last["indexed_paragraphs"], 37 + 12 * calls, "{summary}");
+    assert!(summary.contains("unary with the bulk stream"), "{summary}");
+
+    // Dry runs add nothing; without a phase alone there is no `unary_alone`.
+    let (out, summary) = ok(&[
+        "bench",
+        news,
+        "--json",
+        "--server",
+        &url,
+        "--unary-rate",
+        "100",
+        "--unary-alone",
+        "0",
+        "--unary-dry-run",
+    ]);
+    let next: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(next["unary_mode"], "dry-run");
+    assert!(next["unary_requests"].as_u64().unwrap() > 0, "{summary}");
+    assert!(next.get("unary_alone").is_none());
+    // The corpus went in again under the same ids: replaced, not added.
+    assert_eq!(next["indexed_paragraphs"], last["indexed_paragraphs"]);
+
+    let out = chaff(&["bench", news, "--ephemeral", "--unary-rate", "10"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--server"));
+}

@@ -133,3 +133,52 @@ fn reopening_a_data_directory_restores_identical_labels_and_clusters() {
     assert_eq!((c.documents, c.label), (5, Label::Boilerplate));
     assert_eq!(c.representative, appeal);
 }
+
+#[test]
+fn a_batch_larger_than_a_lock_chunk_labels_as_one_document_at_a_time() {
+    let appeal = "Dear readers, we rely on your support to keep our reporting free for everyone. \
+                  Please consider a monthly contribution today.";
+    let docs: Vec<Document> = (0..3 * chaff::engine::APPLY_CHUNK + 5)
+        .map(|i| {
+            let own = format!(
+                "Report {i} on the river crossing: {} lanes closed and {} detours posted today.",
+                ["two", "three", "four", "five"][i % 4],
+                ["north", "south", "east"][i % 3]
+            );
+            let source = format!("site{}.example", i % 3);
+            text_doc(
+                &format!("d{i}"),
+                &source,
+                i as i64,
+                &format!("{own}\n\n{appeal}"),
+            )
+        })
+        .collect();
+    let one_by_one = Engine::ephemeral(EngineConfig::default()).unwrap();
+    let expected: Vec<_> = docs
+        .iter()
+        .map(|d| one_by_one.ingest(d.clone()).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let before: Vec<_>;
+    {
+        let e = Engine::open(EngineConfig::default(), Some(dir.path())).unwrap();
+        let got: Vec<_> = e
+            .ingest_batch(docs.clone())
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, expected);
+        before = docs
+            .iter()
+            .map(|d| e.document(&d.id, false).unwrap().0)
+            .collect();
+        e.close();
+    }
+    // Every chunk was durable before the batch was answered.
+    let e = Engine::open(EngineConfig::default(), Some(dir.path())).unwrap();
+    assert_eq!(e.stats().documents, docs.len() as u64);
+    for b in &before {
+        assert_eq!(&e.document(&b.id, false).unwrap().0, b);
+    }
+}

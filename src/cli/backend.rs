@@ -65,22 +65,7 @@ impl Backend {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
-                    .with_context(|| {
-                        format!(
-                            "--server {url:?} is not a valid address (e.g. http://127.0.0.1:50051)"
-                        )
-                    })?
-                    .connect_timeout(Duration::from_secs(10));
-                let channel = rt
-                    .block_on(endpoint.connect())
-                    .with_context(|| format!("cannot connect to chaff server at {url}"))?;
-                let client = ChaffClient::new(channel)
-                    .send_compressed(CompressionEncoding::Zstd)
-                    .accept_compressed(CompressionEncoding::Zstd)
-                    .accept_compressed(CompressionEncoding::Gzip)
-                    .max_decoding_message_size(t.max_message_bytes)
-                    .max_encoding_message_size(t.max_message_bytes);
+                let client = client(&rt, url, t.max_message_bytes)?;
                 Ok(Backend::Remote {
                     client: Box::new(client),
                     rt: Box::new(rt),
@@ -256,6 +241,28 @@ impl Backend {
             e.close();
         }
     }
+}
+
+/// A client of the server at `url`, its connection driven by `rt`.
+pub fn client(
+    rt: &Runtime,
+    url: &str,
+    max_message_bytes: usize,
+) -> anyhow::Result<ChaffClient<Channel>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+        .with_context(|| {
+            format!("--server {url:?} is not a valid address (e.g. http://127.0.0.1:50051)")
+        })?
+        .connect_timeout(Duration::from_secs(10));
+    let channel = rt
+        .block_on(endpoint.connect())
+        .with_context(|| format!("cannot connect to chaff server at {url}"))?;
+    Ok(ChaffClient::new(channel)
+        .send_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(max_message_bytes))
 }
 
 /// The next batch's outcomes from a stream that must still be open.

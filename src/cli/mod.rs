@@ -6,6 +6,7 @@ mod bench;
 mod eval;
 mod input;
 mod render;
+mod unary;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
