@@ -54,7 +54,10 @@ enum Repr {
 
 #[derive(Debug, Clone)]
 struct Many {
-    /// (member, segments of that document in this cluster).
+    /// (member, segments of that document in this cluster), sorted by
+    /// document: documents join in handle order, so adding is a push and
+    /// membership a binary search, however large a site's template cluster
+    /// grows.
     members: Vec<(Member, u32)>,
     /// Documents per source.
     per_source: Vec<(SourceIdx, u32)>,
@@ -147,7 +150,11 @@ impl Cluster {
         one.into_iter().chain(many.iter().map(|(m, _)| m))
     }
     pub fn contains(&self, doc: DocIdx) -> bool {
-        self.members().any(|m| m.doc == doc)
+        match &self.0 {
+            Repr::Empty => false,
+            Repr::One { member, .. } => member.doc == doc,
+            Repr::Many(m) => m.position(doc).is_ok(),
+        }
     }
 
     /// Adds one segment of `member`'s document.
@@ -247,12 +254,23 @@ impl Cluster {
 }
 
 impl Many {
-    fn add(&mut self, member: Member, segment: u32) {
-        if let Some((_, n)) = self.members.iter_mut().find(|(m, _)| m.doc == member.doc) {
-            *n += 1;
-            return;
+    fn position(&self, doc: DocIdx) -> Result<usize, usize> {
+        // The newest document is the common case (its other segments).
+        match self.members.last() {
+            Some((m, _)) if m.doc == doc => Ok(self.members.len() - 1),
+            Some((m, _)) if m.doc < doc => Err(self.members.len()),
+            _ => self.members.binary_search_by_key(&doc, |(m, _)| m.doc),
         }
-        self.members.push((member, 1));
+    }
+
+    fn add(&mut self, member: Member, segment: u32) {
+        match self.position(member.doc) {
+            Ok(i) => {
+                self.members[i].1 += 1;
+                return;
+            }
+            Err(i) => self.members.insert(i, (member, 1)),
+        }
         match self
             .per_source
             .iter_mut()
@@ -273,14 +291,14 @@ impl Many {
     }
 
     fn remove(&mut self, doc: DocIdx) -> bool {
-        let Some(pos) = self.members.iter().position(|(m, _)| m.doc == doc) else {
+        let Ok(pos) = self.position(doc) else {
             return false;
         };
         self.members[pos].1 -= 1;
         if self.members[pos].1 > 0 {
             return false;
         }
-        let (gone, _) = self.members.swap_remove(pos);
+        let (gone, _) = self.members.remove(pos);
         if let Some(p) = self.per_source.iter().position(|(s, _)| *s == gone.source) {
             self.per_source[p].1 -= 1;
             if self.per_source[p].1 == 0 {
@@ -438,6 +456,23 @@ mod tests {
         assert!(!cs.remove(id, 2));
         assert!(cs.get(id).unwrap().is_empty());
         assert_eq!(cs.live(), 0);
+    }
+
+    #[test]
+    fn members_stay_sorted_by_document_whatever_the_order() {
+        let mut cs = Clusters::default();
+        let id = cs.create();
+        for doc in [5, 2, 9, 7, 2, 1] {
+            cs.add(id, m(doc, doc, 10), 0);
+        }
+        let c = cs.get(id).unwrap();
+        let docs: Vec<DocIdx> = c.members().map(|m| m.doc).collect();
+        assert_eq!(docs, vec![1, 2, 5, 7, 9]);
+        assert!(c.contains(7) && !c.contains(3));
+        assert!(!cs.remove(id, 2)); // one of doc 2's two segments
+        assert!(!cs.remove(id, 2));
+        let docs: Vec<DocIdx> = cs.get(id).unwrap().members().map(|m| m.doc).collect();
+        assert_eq!(docs, vec![1, 5, 7, 9]);
     }
 
     #[test]
