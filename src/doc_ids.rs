@@ -38,6 +38,12 @@ impl DocIds {
         }
     }
 
+    /// Room for `more` handles; only for an empty table (no ids to rehash).
+    pub fn reserve(&mut self, more: usize) {
+        debug_assert!(self.table.is_empty());
+        self.table.reserve(more, |_| 0);
+    }
+
     pub fn len(&self) -> usize {
         self.table.len()
     }

@@ -624,12 +624,21 @@ impl State {
     fn load(store: &Store) -> Result<State> {
         let mut state = State::new();
         let mut fps = Vec::new();
-        let mut pending: Vec<(DocRecord, usize)> = Vec::new();
+        let mut pending: Vec<(DocRecord, usize)> = Vec::with_capacity(store.documents()?);
         store.for_each_record(|d| {
             let start = fps.len();
             pending.push((state.decode(&d, &mut fps), start));
         })?;
         pending.sort_unstable_by_key(|(rec, _)| rec.seq);
+        // Sized once: growing by doubling would copy (and fault in) the
+        // largest structures several times over on a big store.
+        state.docs.reserve_exact(pending.len());
+        state.ids.reserve(pending.len());
+        let clusters = pending
+            .iter()
+            .flat_map(|(rec, _)| rec.segments.iter().map(SegmentRecord::cluster))
+            .max();
+        state.clusters.ensure(clusters.unwrap_or(0));
         for (rec, start) in pending {
             let end = start + rec.segments.len();
             state.restore_record(rec, &fps[start..end]);

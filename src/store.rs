@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use prost::Message;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use thiserror::Error;
 use tracing::{debug, error};
 
@@ -162,6 +162,13 @@ impl Store {
                 id: id.to_string(),
                 source,
             })
+    }
+
+    /// Stored documents.
+    pub fn documents(&self) -> Result<usize, StoreError> {
+        let txn = self.db.begin_read().map_err(engine_err)?;
+        let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
+        Ok(table.len().map_err(engine_err)? as usize)
     }
 
     /// Calls `f` with every stored document, in key order (not ingest

@@ -12,6 +12,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -156,7 +157,12 @@ def main():
         if name == "chaff":
 
             def command(inp, outp):
-                return [args.chaff, "label", "--ephemeral", "--input", inp, "--output", outp, "--batch-size", "1024"]
+                # Durable, as deployed: the text goes to the store on disk,
+                # memory holds the index, the records and the store's
+                # bounded page cache (--ephemeral would keep all text).
+                data = outp + ".data"
+                shutil.rmtree(data, ignore_errors=True)
+                return [args.chaff, "label", "--data-dir", data, "--input", inp, "--output", outp, "--batch-size", "1024"]
 
         else:
 
