@@ -27,6 +27,7 @@ use crate::labels::{
 };
 use crate::layout;
 use crate::normalize::{normalize, Normalized};
+use crate::pattern::{self, DocPatterns, Patterns};
 use crate::proto::store::{StoredDocument, StoredSegment};
 use crate::segment::{split_paragraphs, split_text, Span};
 use crate::store::{Store, Write};
@@ -52,6 +53,7 @@ struct Analysis {
     /// Quantized page priors (`structure::quantize`).
     priors: Vec<i16>,
     features: Vec<structure::Features>,
+    patterns: DocPatterns,
 }
 
 /// One segment's page features (see [`Engine::page_evidence`]).
@@ -99,6 +101,8 @@ struct State {
     source_docs: Vec<u64>,
     seq: u64,
     segments: u64,
+    /// Line heads, headlines and figures (`pattern`).
+    patterns: Patterns,
 }
 
 /// Marks a document that is not (yet) in the index, for dry runs.
@@ -425,6 +429,13 @@ impl Engine {
                 .zip(&fingerprints)
                 .map(|(s, f)| (s.text(&doc.text), f.tokens)),
         );
+        let patterns = pattern::analyze(
+            spans
+                .iter()
+                .zip(&fingerprints)
+                .zip(&layout)
+                .map(|((s, f), &l)| (s.text(&doc.text), f.tokens, l)),
+        );
         let mut doc = doc;
         let html = doc.html.take();
         let shapes: Vec<SegmentShape<'_>> = spans
@@ -456,6 +467,7 @@ impl Engine {
             layout,
             priors,
             features,
+            patterns,
         })
     }
 
@@ -557,6 +569,7 @@ impl State {
             source_docs: Vec::new(),
             seq: 0,
             segments: 0,
+            patterns: Patterns::default(),
         }
     }
 
@@ -644,6 +657,8 @@ impl State {
                 prior,
             });
         }
+        let clusters: Vec<ClusterId> = segments.iter().map(|s| s.cluster).collect();
+        self.patterns.add(&member, a.patterns, &clusters);
         let html_text = a.doc.from_html.then(|| a.doc.text.clone());
         let stored = StoredDocument {
             id: a.doc.id.clone(),
@@ -719,6 +734,12 @@ impl State {
                 }
             })
             .collect();
+        let patterns = pattern::analyze(d.segments.iter().map(|s| {
+            let text = d.text.get(s.start as usize..s.end as usize);
+            (text.unwrap_or_default(), s.tokens, s.layout as u8)
+        }));
+        let clusters: Vec<ClusterId> = d.segments.iter().map(|s| s.cluster).collect();
+        self.patterns.add(&member, patterns, &clusters);
         self.add_record(DocRecord {
             id: d.id.clone(),
             source,
@@ -735,6 +756,7 @@ impl State {
             return 0;
         };
         self.ids.remove(&rec.id);
+        self.patterns.remove(idx);
         self.segments -= rec.segments.len() as u64;
         self.source_docs[rec.source as usize] -= 1;
         let mut orphaned = Vec::new();
@@ -783,11 +805,14 @@ impl State {
                     layout: s.layout,
                     prior: structure::dequantize(s.prior),
                     context: [0.0; classify::CONTEXT_FEATURES],
+                    pattern: [0.0; pattern::PATTERN_FEATURES],
                 };
                 (s.span, sig, s.cluster, c.view(s.cluster, &me))
             })
             .collect();
-        let segments = self.label_segments(items, &me, config);
+        let none = DocPatterns::default();
+        let patterns = self.patterns.of(idx).unwrap_or(&none);
+        let segments = self.label_segments(items, &me, patterns, config);
         DocumentLabels {
             id: d.id.clone(),
             source: self.sources[d.source as usize].clone(),
@@ -827,6 +852,7 @@ impl State {
                     layout,
                     prior: structure::dequantize(prior),
                     context: [0.0; classify::CONTEXT_FEATURES],
+                    pattern: [0.0; pattern::PATTERN_FEATURES],
                 };
                 // Unmatched: a cluster of its own, as it would start.
                 let view = match self.clusters.get(id) {
@@ -842,7 +868,7 @@ impl State {
                 (*span, sig, id, view)
             })
             .collect();
-        let segments = self.label_segments(items, &me, config);
+        let segments = self.label_segments(items, &me, &a.patterns, config);
         DocumentLabels {
             id: a.doc.id.clone(),
             source: a.doc.source.clone(),
@@ -856,13 +882,22 @@ impl State {
     }
 
     /// Labels one document's segments: each with its neighbours' evidence
-    /// (`classify::document_context`), then the document-level pass.
+    /// (`classify::document_context`) and its source's patterns
+    /// (`pattern`), then the document-level pass.
     fn label_segments(
         &self,
         mut items: Vec<(Span, Signals, ClusterId, ClusterView)>,
         me: &Member,
+        patterns: &DocPatterns,
         config: &EngineConfig,
     ) -> Vec<SegmentLabel> {
+        let clusters: Vec<ClusterId> = items.iter().map(|(_, _, id, _)| *id).collect();
+        for ((_, sig, _, _), p) in items
+            .iter_mut()
+            .zip(self.patterns.evidence(me, patterns, &clusters))
+        {
+            sig.pattern = p;
+        }
         let priors: Vec<f32> = items.iter().map(|(_, s, _, _)| s.prior).collect();
         let repeated: Vec<bool> = items
             .iter()
@@ -907,6 +942,7 @@ impl State {
             source_documents: view.source_documents,
             first_seen: d.first_seen.and_then(|m| self.occurrence(&m)),
             other_sources: d.other_sources,
+            pattern: sig.pattern,
         }
     }
 

@@ -5,6 +5,9 @@ use chaff::config::EngineConfig;
 use chaff::document::{Body, Document};
 use chaff::Engine;
 
+mod common;
+use common::fixtures::article;
+
 fn text_doc(id: &str, source: &str, t: i64, text: &str) -> Document {
     Document {
         id: id.into(),
@@ -132,4 +135,140 @@ fn reopening_a_data_directory_restores_identical_labels_and_clusters() {
     let c = e.cluster(appeal_cluster).unwrap();
     assert_eq!((c.documents, c.label), (5, Label::Boilerplate));
     assert_eq!(c.representative, appeal);
+}
+
+fn paragraphs_doc(id: &str, source: &str, t: i64, paragraphs: &[String]) -> Document {
+    text_doc(id, source, t, &paragraphs.join("\n\n"))
+}
+
+/// A short line of made-up words, unique to `seed`.
+fn line(seed: u64, words: usize) -> String {
+    let a = article(seed, 1).remove(0);
+    let w: Vec<&str> = a
+        .trim_end_matches('.')
+        .split_whitespace()
+        .take(words)
+        .collect();
+    let mut s = w.join(" ").replace('.', "");
+    if let Some(f) = s.get_mut(0..1) {
+        f.make_ascii_uppercase();
+    }
+    s
+}
+
+fn final_labels(e: &Engine, id: &str) -> Vec<Label> {
+    let (l, _) = e.document(id, false).unwrap();
+    l.segments.iter().map(|s| s.label).collect()
+}
+
+#[test]
+fn patterned_lines_are_boilerplate_once_the_source_repeats_the_pattern() {
+    // Every page of the outlet carries "READ MORE: <another story>": each
+    // line is new text, the pattern is the template.
+    let e = Engine::ephemeral(EngineConfig::default()).unwrap();
+    for i in 0..12u64 {
+        let body = article(500 + i, 4);
+        let p = vec![
+            line(600 + i, 9),
+            body[0].clone(),
+            body[1].clone(),
+            format!("READ MORE: {}", line(700 + i, 8)),
+            body[2].clone(),
+            body[3].clone(),
+        ];
+        e.ingest(paragraphs_doc(
+            &format!("p{i}"),
+            "outlet.example",
+            i as i64 * 3600,
+            &p,
+        ))
+        .unwrap();
+    }
+    // One page of the outlet opens a paragraph with a word and a colon once.
+    let body = article(800, 3);
+    let p = vec![
+        line(801, 9),
+        body[0].clone(),
+        format!("Verdict: {}", body[1]),
+        body[2].clone(),
+    ];
+    e.ingest(paragraphs_doc("v", "outlet.example", 100 * 3600, &p))
+        .unwrap();
+    for i in 4..12 {
+        let l = final_labels(&e, &format!("p{i}"));
+        assert_eq!(l[3], Label::Boilerplate, "p{i}: {l:?}");
+        assert_eq!(l[1..3], [Label::Editorial; 2], "p{i}: {l:?}");
+    }
+    assert_eq!(final_labels(&e, "v"), vec![Label::Editorial; 4]);
+}
+
+#[test]
+fn a_story_teased_on_a_later_page_of_its_source_is_boilerplate_there_only() {
+    // Each page lists the previous story's headline under its article: the
+    // line recurs on two pages only, the story's and the teaser's.
+    let e = Engine::ephemeral(EngineConfig::default()).unwrap();
+    let headline = |i: u64| line(900 + i, 10);
+    for i in 0..10u64 {
+        let mut p = vec![headline(i)];
+        p.extend(article(1000 + i, 3));
+        p.push("Related stories".to_string());
+        if i > 0 {
+            p.push(headline(i - 1));
+        }
+        p.push(line(1100 + i, 7));
+        e.ingest(paragraphs_doc(
+            &format!("s{i}"),
+            "daily.example",
+            i as i64 * 3600,
+            &p,
+        ))
+        .unwrap();
+    }
+    for i in 1..9u64 {
+        let l = final_labels(&e, &format!("s{i}"));
+        assert_eq!(l[0], Label::Editorial, "s{i}: own headline: {l:?}");
+        assert_eq!(l[5], Label::Boilerplate, "s{i}: teaser: {l:?}");
+    }
+}
+
+#[test]
+fn a_market_report_whose_figures_change_is_editorial_its_fixed_notice_boilerplate() {
+    // Number masking puts the daily report's sentences in one cluster; the
+    // figures differ on every page, so they are the news.
+    let e = Engine::ephemeral(EngineConfig::default()).unwrap();
+    let notice = "The data are preliminary and may be revised after the close of trading.";
+    for i in 0..8u64 {
+        let p = vec![
+            line(1200 + i, 9),
+            format!(
+                "The main index {} by {}.{}% to 2,{}4{}.{}7 points at the close of trading on the exchange.",
+                if i % 2 == 0 { "fell" } else { "rose" },
+                i % 3,
+                i + 1,
+                i,
+                (i * 7) % 10,
+                i % 4
+            ),
+            format!(
+                "Shares of the largest bank gained {}.{}% while the oil producer lost {}.{}% over the session.",
+                i + 1,
+                (i * 3) % 10,
+                i % 2,
+                i + 4
+            ),
+            notice.to_string(),
+        ];
+        e.ingest(paragraphs_doc(
+            &format!("m{i}"),
+            "wire.example",
+            i as i64 * 86400,
+            &p,
+        ))
+        .unwrap();
+    }
+    for i in 0..8 {
+        let l = final_labels(&e, &format!("m{i}"));
+        assert_eq!(l[1..3], [Label::Editorial; 2], "m{i}: {l:?}");
+        assert_eq!(l[3], Label::Boilerplate, "m{i}: {l:?}");
+    }
 }
