@@ -54,7 +54,7 @@ const MAX_HEAD_WORDS: usize = 4;
 const HEADLINE_SEGMENTS: u32 = 3;
 /// ... that are lines of this many tokens.
 const HEADLINE_TOKENS: std::ops::RangeInclusive<u32> = 4..=30;
-/// Most numbers counted in a segment.
+/// Most figures counted in a segment.
 const MAX_NUMBERS: u8 = 4;
 
 /// The segment may be its document's headline.
@@ -68,7 +68,7 @@ pub struct SegmentPattern {
     pub head: u64,
     /// Hash of the segment's digits, in order; 0: no digits.
     pub digits: u64,
-    /// Numbers in the segment (runs of digits), at most [`MAX_NUMBERS`].
+    /// Figures in the segment ([`digits`]), at most [`MAX_NUMBERS`].
     pub numbers: u8,
     flags: u8,
 }
@@ -116,31 +116,44 @@ pub fn head(text: &str) -> Option<String> {
     ok.then(|| words.join(" "))
 }
 
-/// The digits of a text (hashed, 0 when it has none) and how many numbers
-/// it has: "fell 0.14% to 2,248.17" has two.
+/// The digits of a text (hashed, 0 when it has none) and how many
+/// *figures* it has: numbers with a decimal point or thousands separator,
+/// or a percentage ("fell 0.14% to 2,248.17 points" has two). Days, years
+/// and counters are not figures: a template's date changes every time.
 pub fn digits(text: &str) -> (u64, u8) {
     let chars: Vec<char> = text.chars().collect();
     let mut d = String::new();
-    let mut numbers = 0u8;
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_ascii_digit() {
-            let continues = i > 0 && chars[i - 1].is_ascii_digit();
-            // "2,248.17": a point or comma between digits joins one number.
-            let joined =
-                i > 1 && matches!(chars[i - 1], '.' | ',') && chars[i - 2].is_ascii_digit();
-            if !continues && !joined {
-                numbers = numbers.saturating_add(1);
-                if !d.is_empty() {
-                    d.push(' ');
-                }
+    let mut figures = 0u8;
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        // One number: digits, with a point or comma between digits.
+        if !d.is_empty() {
+            d.push(' ');
+        }
+        let mut separated = false;
+        while i < chars.len() {
+            let c = chars[i];
+            if c.is_ascii_digit() {
+                d.push(c);
+            } else if matches!(c, '.' | ',') && chars.get(i + 1).is_some_and(char::is_ascii_digit) {
+                separated = true;
+            } else {
+                break;
             }
-            d.push(c);
+            i += 1;
+        }
+        if separated || chars.get(i) == Some(&'%') {
+            figures = figures.saturating_add(1);
         }
     }
     if d.is_empty() {
         (0, 0)
     } else {
-        (xxh3_64(d.as_bytes()).max(1), numbers.min(MAX_NUMBERS))
+        (xxh3_64(d.as_bytes()).max(1), figures.min(MAX_NUMBERS))
     }
 }
 
@@ -369,8 +382,8 @@ pub fn headline_first(x: &[f32; PATTERN_FEATURES]) -> bool {
 }
 
 /// Whether a segment's numbers are its news, from its pattern features: a
-/// sentence with several numbers whose figures differ in most of its
-/// cluster's documents (the repeat rule leaves it to the model).
+/// sentence with several figures whose digits differ in at least half of
+/// its cluster's documents (the repeat rule leaves it to the model).
 pub fn numbers_are_news(x: &[f32; PATTERN_FEATURES], layout: u8) -> bool {
     layout & layout::RUNNING_TEXT != 0 && x[3] >= 2.0 && x[4] >= 0.5
 }
@@ -398,14 +411,17 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_counted_whole() {
+    fn figures_are_counted_whole_and_dates_are_not_figures() {
         let (a, n) = digits("The index fell by 0.14% to 2,248.17 points.");
         assert_eq!(n, 2);
         let (b, m) = digits("The index fell by 0.15% to 2,248.17 points.");
         assert_eq!(m, 2);
         assert_ne!(a, b);
         assert_eq!(digits("No numbers."), (0, 0));
-        assert_eq!(digits("1, 2, 3, 4, 5 and 6").1, MAX_NUMBERS);
+        let (c, n) = digits("Dear readers, on 3 May 2025 we ask you, 1, 2, 3.");
+        assert_ne!(c, 0);
+        assert_eq!(n, 0);
+        assert_eq!(digits("1.1, 2.2, 3%, 4.4, 5.5 and 6.6").1, MAX_NUMBERS);
     }
 
     fn member(doc: DocIdx, source: SourceIdx) -> Member {
