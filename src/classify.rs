@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{ClusterView, Member};
 use crate::layout;
 use crate::model;
+use crate::pattern::{self, PATTERN_FEATURES};
 use crate::trees;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,6 +115,8 @@ pub struct Signals {
     pub prior: f32,
     /// What the segment's neighbours show ([`document_context`]).
     pub context: [f32; CONTEXT_FEATURES],
+    /// What the source's other lines show ([`pattern::Patterns::evidence`]).
+    pub pattern: [f32; PATTERN_FEATURES],
 }
 
 /// Number of document-context features; [`context_names`] names them.
@@ -195,7 +198,7 @@ pub fn cross_features(
 }
 
 /// Number of inputs of the final model; [`final_names`] names them.
-pub const FINAL_FEATURES: usize = 8 + CROSS_FEATURES + CONTEXT_FEATURES;
+pub const FINAL_FEATURES: usize = 8 + CROSS_FEATURES + CONTEXT_FEATURES + PATTERN_FEATURES;
 
 pub fn final_names() -> Vec<String> {
     let mut n: Vec<String> = [
@@ -213,6 +216,7 @@ pub fn final_names() -> Vec<String> {
     .collect();
     n.extend(cross_names());
     n.extend(context_names());
+    n.extend(pattern::names());
     n
 }
 
@@ -229,8 +233,10 @@ pub fn final_features(sig: &Signals, cross: &[f32; CROSS_FEATURES]) -> [f32; FIN
     x[5] = layout::heads_main_block(sig.layout) as u8 as f32;
     x[6] = flag(layout::PAGE_HAS_MAIN);
     x[7] = flag(layout::MARKUP);
-    x[8..8 + CROSS_FEATURES].copy_from_slice(cross);
-    x[8 + CROSS_FEATURES..].copy_from_slice(&sig.context);
+    let c = 8 + CROSS_FEATURES;
+    x[8..c].copy_from_slice(cross);
+    x[c..c + CONTEXT_FEATURES].copy_from_slice(&sig.context);
+    x[c + CONTEXT_FEATURES..].copy_from_slice(&sig.pattern);
     x
 }
 
@@ -258,8 +264,14 @@ pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy)
     let earlier_elsewhere =
         view.earliest.source != me.source && view.earliest.precedence() < me.precedence();
     // A page's own headline recurs as a teaser on the site's other pages;
-    // where it opens the main block, it is the page's own.
-    let own_headline = policy.use_structure && layout::heads_main_block(sig.layout);
+    // where it opens the main block (and is no earlier page's headline), or
+    // where this page is the first of its source to carry it as a headline,
+    // it is the page's own. A sentence whose figures change from page to
+    // page is news in a template (a market report). The model decides both.
+    let own_headline = policy.use_structure
+        && ((layout::heads_main_block(sig.layout) && !pattern::teaser(&sig.pattern))
+            || pattern::headline_first(&sig.pattern)
+            || pattern::numbers_are_news(&sig.pattern, sig.layout));
     let template = if policy.use_structure && sig.layout & layout::ATTRIBUTION != 0 {
         // A credit line marks a copy or a notice, never the story.
         Some(0.7)
@@ -365,6 +377,7 @@ mod tests {
             layout: 0,
             prior: -4.0,
             context: [0.0; CONTEXT_FEATURES],
+            pattern: [0.0; PATTERN_FEATURES],
         }
     }
 

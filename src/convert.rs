@@ -179,6 +179,7 @@ pub fn labels_from_pb(l: pb::DocumentLabels) -> DocumentLabels {
                 source_documents: s.source_documents,
                 first_seen: s.first_seen.map(occurrence_from_pb),
                 other_sources: s.other_sources,
+                pattern: Default::default(),
             })
             .collect(),
         summary: Summary {

@@ -28,6 +28,7 @@ use crate::labels::{
 };
 use crate::layout;
 use crate::normalize::{normalize, Normalized};
+use crate::pattern::{self, DocPatterns, Patterns};
 use crate::proto::store::{StoredDocument, StoredSegment};
 use crate::segment::{split_paragraphs, split_text, Span};
 use crate::store::{Store, Write};
@@ -55,6 +56,7 @@ struct Analysis {
     /// Quantized page priors (`structure::quantize`).
     priors: Vec<i16>,
     features: Vec<structure::Features>,
+    patterns: DocPatterns,
 }
 
 /// One segment's page features (see [`Engine::page_evidence`]).
@@ -129,6 +131,8 @@ struct State {
     source_docs: Vec<u64>,
     seq: u64,
     segments: u64,
+    /// Line heads, headlines and figures (`pattern`).
+    patterns: Patterns,
 }
 
 /// Marks a document that is not (yet) in the index, for dry runs.
@@ -479,6 +483,13 @@ impl Engine {
                 .zip(&fingerprints)
                 .map(|(s, f)| (s.text(&doc.text), f.tokens)),
         );
+        let patterns = pattern::analyze(
+            spans
+                .iter()
+                .zip(&fingerprints)
+                .zip(&layout)
+                .map(|((s, f), &l)| (s.text(&doc.text), f.tokens, l)),
+        );
         let mut doc = doc;
         let html = doc.html.take();
         let shapes: Vec<SegmentShape<'_>> = spans
@@ -510,6 +521,7 @@ impl Engine {
             layout,
             priors,
             features,
+            patterns,
         })
     }
 
@@ -609,6 +621,7 @@ impl State {
             source_docs: Vec::new(),
             seq: 0,
             segments: 0,
+            patterns: Patterns::default(),
         }
     }
 
@@ -624,24 +637,26 @@ impl State {
     fn load(store: &Store) -> Result<State> {
         let mut state = State::new();
         let mut fps = Vec::new();
-        let mut pending: Vec<(DocRecord, usize)> = Vec::with_capacity(store.documents()?);
+        let mut pending: Vec<(DocRecord, DocPatterns, usize)> =
+            Vec::with_capacity(store.documents()?);
         store.for_each_record(|d| {
             let start = fps.len();
-            pending.push((state.decode(&d, &mut fps), start));
+            let (rec, patterns) = state.decode(&d, &mut fps);
+            pending.push((rec, patterns, start));
         })?;
-        pending.sort_unstable_by_key(|(rec, _)| rec.seq);
+        pending.sort_unstable_by_key(|(rec, _, _)| rec.seq);
         // Sized once: growing by doubling would copy (and fault in) the
         // largest structures several times over on a big store.
         state.docs.reserve_exact(pending.len());
         state.ids.reserve(pending.len());
         let clusters = pending
             .iter()
-            .flat_map(|(rec, _)| rec.segments.iter().map(SegmentRecord::cluster))
+            .flat_map(|(rec, _, _)| rec.segments.iter().map(SegmentRecord::cluster))
             .max();
         state.clusters.ensure(clusters.unwrap_or(0));
-        for (rec, start) in pending {
+        for (rec, patterns, start) in pending {
             let end = start + rec.segments.len();
-            state.restore_record(rec, &fps[start..end]);
+            state.restore_record(rec, patterns, &fps[start..end]);
         }
         Ok(state)
     }
@@ -727,6 +742,8 @@ impl State {
             stored_segments.push(stored_segment(&rec, fp));
             segments.push(rec);
         }
+        let clusters: Vec<ClusterId> = segments.iter().map(SegmentRecord::cluster).collect();
+        self.patterns.add(&member, a.patterns, &clusters);
         let html_text = a.doc.from_html.then(|| a.doc.text.clone());
         let stored = StoredDocument {
             id: a.doc.id.clone(),
@@ -767,13 +784,18 @@ impl State {
     /// Rebuilds a stored document's contribution exactly as it was made.
     fn restore(&mut self, d: &StoredDocument) {
         let mut fps = Vec::with_capacity(d.segments.len());
-        let rec = self.decode(d, &mut fps);
-        self.restore_record(rec, &fps);
+        let (rec, patterns) = self.decode(d, &mut fps);
+        self.restore_record(rec, patterns, &fps);
     }
 
-    /// A stored document as the engine keeps it; its segments' fingerprints
-    /// go to `fps`, for [`State::restore_record`].
-    fn decode(&mut self, d: &StoredDocument, fps: &mut Vec<Fingerprint>) -> DocRecord {
+    /// A stored document as the engine keeps it, with its source patterns
+    /// (read from the stored text); its segments' fingerprints go to `fps`,
+    /// for [`State::restore_record`].
+    fn decode(
+        &mut self,
+        d: &StoredDocument,
+        fps: &mut Vec<Fingerprint>,
+    ) -> (DocRecord, DocPatterns) {
         let segments: Box<[SegmentRecord]> = d
             .segments
             .iter()
@@ -798,18 +820,23 @@ impl State {
                 rec
             })
             .collect();
-        DocRecord {
+        let patterns = pattern::analyze(d.segments.iter().map(|s| {
+            let text = d.text.get(s.start as usize..s.end as usize);
+            (text.unwrap_or_default(), s.tokens, s.layout as u8)
+        }));
+        let rec = DocRecord {
             id: d.id.as_str().into(),
             source: self.intern(&d.source),
             url: d.url.as_str().into(),
             published_at: d.published_at,
             seq: d.seq,
             segments,
-        }
+        };
+        (rec, patterns)
     }
 
     /// Puts a decoded document back into the clusters and the index.
-    fn restore_record(&mut self, rec: DocRecord, fps: &[Fingerprint]) {
+    fn restore_record(&mut self, rec: DocRecord, patterns: DocPatterns, fps: &[Fingerprint]) {
         if let Some(old) = self.find_id(&rec.id) {
             self.remove(old);
         }
@@ -825,6 +852,8 @@ impl State {
             self.clusters.add(s.cluster(), member, ordinal as u32);
             self.index.insert(fp, s.cluster());
         }
+        let clusters: Vec<ClusterId> = rec.segments.iter().map(SegmentRecord::cluster).collect();
+        self.patterns.add(&member, patterns, &clusters);
         self.add_record(rec);
     }
 
@@ -834,6 +863,7 @@ impl State {
             return 0;
         };
         self.ids.remove(&rec.id, idx);
+        self.patterns.remove(idx);
         self.segments -= rec.segments.len() as u64;
         self.source_docs[rec.source as usize] -= 1;
         let mut orphaned = Vec::new();
@@ -887,11 +917,14 @@ impl State {
                     layout: s.layout,
                     prior: structure::dequantize(s.prior),
                     context: [0.0; classify::CONTEXT_FEATURES],
+                    pattern: [0.0; pattern::PATTERN_FEATURES],
                 };
                 (s.span, sig, s.cluster(), c.view(s.cluster(), &me))
             })
             .collect();
-        let segments = self.label_segments(items, &me, config);
+        let none = DocPatterns::default();
+        let patterns = self.patterns.of(idx).unwrap_or(&none);
+        let segments = self.label_segments(items, &me, patterns, config);
         DocumentLabels {
             id: d.id.to_string(),
             source: self.sources[d.source as usize].clone(),
@@ -931,6 +964,7 @@ impl State {
                     layout,
                     prior: structure::dequantize(prior),
                     context: [0.0; classify::CONTEXT_FEATURES],
+                    pattern: [0.0; pattern::PATTERN_FEATURES],
                 };
                 // Unmatched: a cluster of its own, as it would start.
                 let view = match self.clusters.get(id) {
@@ -946,7 +980,7 @@ impl State {
                 (*span, sig, id, view)
             })
             .collect();
-        let segments = self.label_segments(items, &me, config);
+        let segments = self.label_segments(items, &me, &a.patterns, config);
         DocumentLabels {
             id: a.doc.id.clone(),
             source: a.doc.source.clone(),
@@ -960,13 +994,22 @@ impl State {
     }
 
     /// Labels one document's segments: each with its neighbours' evidence
-    /// (`classify::document_context`), then the document-level pass.
+    /// (`classify::document_context`) and its source's patterns
+    /// (`pattern`), then the document-level pass.
     fn label_segments(
         &self,
         mut items: Vec<(Span, Signals, ClusterId, ClusterView)>,
         me: &Member,
+        patterns: &DocPatterns,
         config: &EngineConfig,
     ) -> Vec<SegmentLabel> {
+        let clusters: Vec<ClusterId> = items.iter().map(|(_, _, id, _)| *id).collect();
+        for ((_, sig, _, _), p) in items
+            .iter_mut()
+            .zip(self.patterns.evidence(me, patterns, &clusters))
+        {
+            sig.pattern = p;
+        }
         let priors: Vec<f32> = items.iter().map(|(_, s, _, _)| s.prior).collect();
         let repeated: Vec<bool> = items
             .iter()
@@ -1011,6 +1054,7 @@ impl State {
             source_documents: view.source_documents,
             first_seen: d.first_seen.and_then(|m| self.occurrence(&m)),
             other_sources: d.other_sources,
+            pattern: sig.pattern,
         }
     }
 

@@ -34,6 +34,10 @@ pub struct SegmentLabel {
     pub source_documents: u32,
     pub first_seen: Option<Occurrence>,
     pub other_sources: u32,
+    /// The segment's pattern features (`pattern::Patterns::evidence`), for
+    /// the feature dump of `chaff eval`; in-process only (zero over gRPC).
+    #[serde(skip)]
+    pub pattern: [f32; crate::pattern::PATTERN_FEATURES],
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]

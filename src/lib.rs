@@ -24,6 +24,7 @@ pub mod labels;
 pub mod layout;
 pub mod model;
 pub mod normalize;
+pub mod pattern;
 pub mod segment;
 pub mod server;
 pub mod store;

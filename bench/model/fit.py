@@ -35,6 +35,8 @@ CROSS = ["sd2", "sd_threshold", "ln_sd", "multi_source", "earlier_elsewhere"]
 # Document context (classify::document_context); nb_prior is recomputed here
 # from the out-of-fold priors, by the same definition.
 CONTEXT = ["nb_prior", "nb_repeated", "rep_before", "rep_after"]
+# What the source's other lines show (pattern::Patterns::evidence).
+PATTERN = ["ln_head_docs", "teaser", "headline_first", "numbers", "numbers_vary"]
 NEIGHBOURS = 2
 
 
@@ -83,7 +85,10 @@ def params(a):
 # The final model may only rise with these inputs: more repeats in the
 # source, a higher prior, more template around, never make text less
 # likely template.
-MONOTONE = {"prior", "sd2", "sd_threshold", "ln_sd", "nb_prior", "nb_repeated"}
+MONOTONE = {"prior", "sd2", "sd_threshold", "ln_sd", "nb_prior", "nb_repeated", "ln_head_docs", "teaser"}
+# ... and may only fall with these: the first page of a source to carry a
+# line as its headline is that story's page.
+DECREASING = {"headline_first"}
 
 
 def train(x, y, w, a, monotone=None):
@@ -174,11 +179,12 @@ def main():
                     help="decision probability for the figures (chaff's --boilerplate-probability default)")
     ap.add_argument("--errors", type=int, default=0, help="print this many of the heaviest errors per set")
     ap.add_argument("--write", help="write the model as Rust to this path (src/model.rs)")
+    ap.add_argument("--drop", default="", help="comma-separated final-model inputs to hold at 0 (ablations)")
     a = ap.parse_args()
 
     parts = [load(p, a.exclude_split, i) for i, p in enumerate(a.dumps)]
     names = parts[0][0]
-    page_cols = [i for i, n in enumerate(names) if n not in CROSS and n not in CONTEXT]
+    page_cols = [i for i, n in enumerate(names) if n not in CROSS and n not in CONTEXT and n not in PATTERN]
     cross_cols = [names.index(n) for n in CROSS]
     x = np.vstack([p[1] for p in parts])
     y = np.concatenate([p[2] for p in parts])
@@ -194,7 +200,8 @@ def main():
 
     def final_x(prior):
         cols = ([prior] + [x[:, names.index(n)] for n in FINAL[1:]] + [x[:, c] for c in cross_cols]
-                + [neighbour_prior(prior, docs)] + [x[:, names.index(n)] for n in CONTEXT[1:]])
+                + [neighbour_prior(prior, docs)] + [x[:, names.index(n)] for n in CONTEXT[1:]]
+                + [x[:, names.index(n)] for n in PATTERN])
         return np.column_stack(cols).astype(np.float32)
 
     # Out-of-fold priors for stage 2, and cross-validated figures.
@@ -203,12 +210,18 @@ def main():
         tr, te = (fold != k) & use, fold == k
         prior_oof[te] = train(xp[tr], y[tr], w[tr], a).predict(xp[te], raw_score=True)
     xf = final_x(prior_oof)
+    final_names = FINAL + CROSS + CONTEXT + PATTERN
+    for n in filter(None, a.drop.split(",")):
+        xf[:, final_names.index(n)] = 0.0
     # The repeat rule (classify.rs) decides segments that the source carries
-    # in >= threshold documents, its own headline aside; the final model is
-    # fitted and scored on the others.
-    ruled = (x[:, names.index("sd_threshold")] == 1) & (x[:, names.index("heads_main")] == 0)
-    final_names = FINAL + CROSS + CONTEXT
-    mono = [1 if n in MONOTONE else 0 for n in final_names]
+    # in >= threshold documents, except its own headline and figures that
+    # change from page to page; the final model is fitted and scored on the
+    # others.
+    col = lambda n: x[:, names.index(n)]
+    own_headline = (((col("heads_main") == 1) & (col("teaser") == 0)) | (col("headline_first") == 1)
+                    | ((col("running") == 1) & (col("numbers") >= 2) & (col("numbers_vary") >= 0.5)))
+    ruled = (col("sd_threshold") == 1) & ~own_headline
+    mono = [1 if n in MONOTONE else -1 if n in DECREASING else 0 for n in final_names]
     final_oof = np.zeros(len(y))
     for k in range(a.folds):
         tr, te = (fold != k) & use & ~ruled, fold == k

@@ -64,6 +64,10 @@ pub fn eval(mut a: EvalArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    if a.dump_features.is_some() && a.target.server.is_some() {
+        // Pattern features travel in-process only.
+        anyhow::bail!("--dump-features needs the in-process engine: drop --server");
+    }
     let gold = read_gold(&a.gold)?;
     let order: HashMap<String, usize> = gold
         .iter()
@@ -203,6 +207,7 @@ fn dump_features(
     let mut names = crate::structure::names();
     names.extend(crate::classify::cross_names());
     names.extend(crate::classify::context_names());
+    names.extend(crate::pattern::names());
     writeln!(out, "{}", serde_json::json!({ "names": names }))?;
     let input = input::open(&a.gold)?;
     let by_id: HashMap<&str, &GoldRecord> = gold.iter().map(|g| (g.id.as_str(), g)).collect();
@@ -281,6 +286,7 @@ fn dump_features(
                 .iter()
                 .chain(cross.iter())
                 .chain(c.iter())
+                .chain(l.pattern.iter())
                 .copied()
                 .collect();
             let chars = text.chars().count();

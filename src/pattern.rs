@@ -1,0 +1,504 @@
+//! Evidence from what a source's lines have in common beyond their text.
+//!
+//! Clusters group segments whose *text* recurs. Three kinds of template
+//! text escape them, because each occurrence is new text:
+//!
+//! - **patterned lines**: "READ MORE: <headline>", "OPINION: <title>",
+//!   "Now playing: <video>". The words before the colon (the line's *head*)
+//!   recur across a source's documents while the rest changes. Per source,
+//!   [`Patterns`] counts the documents that carry a line with each head.
+//! - **teasers** of the source's own stories: a line whose cluster is the
+//!   headline (a short line at the top of the page) of an earlier document
+//!   of the same source. The reverse is evidence too: the earliest document
+//!   of a source that carries a cluster as its headline is that story's
+//!   own page, whatever its teasers elsewhere.
+//! - **numbers that are the news**: a market report or a results table
+//!   repeats its sentences with new figures every day. Number masking puts
+//!   them in one cluster; [`Patterns`] records, per cluster, how many
+//!   members' digits differ from the first member's, so that a template
+//!   sentence whose figures change every time can be told from a fixed one.
+//!
+//! [`analyze`] reads a document's text (no lock held); [`Patterns::add`]
+//! and [`Patterns::remove`] keep the per-source and per-cluster counts;
+//! [`Patterns::evidence`] gives the model features
+//! ([`PATTERN_FEATURES`], named by [`names`]).
+
+use std::collections::HashMap;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::cluster::{ClusterId, DocIdx, Member, SourceIdx};
+use crate::layout;
+
+/// Number of pattern features; [`names`] names them.
+pub const PATTERN_FEATURES: usize = 5;
+
+pub fn names() -> Vec<String> {
+    [
+        "ln_head_docs",
+        "teaser",
+        "headline_first",
+        "numbers",
+        "numbers_vary",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Longest head (the text before the colon), characters.
+const MAX_HEAD_CHARS: usize = 40;
+/// Most words in a head.
+const MAX_HEAD_WORDS: usize = 4;
+/// Headlines are looked for among a document's first segments...
+const HEADLINE_SEGMENTS: u32 = 3;
+/// ... that are lines of this many tokens.
+const HEADLINE_TOKENS: std::ops::RangeInclusive<u32> = 4..=30;
+/// Most figures counted in a segment.
+const MAX_NUMBERS: u8 = 4;
+
+/// The segment may be its document's headline.
+const HEADLINE: u8 = 1;
+
+/// What [`analyze`] finds in one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SegmentPattern {
+    pub ordinal: u32,
+    /// Hash of the lower-cased words before a leading colon; 0: none.
+    pub head: u64,
+    /// Hash of the segment's digits, in order; 0: no digits.
+    pub digits: u64,
+    /// Figures in the segment ([`digits`]), at most [`MAX_NUMBERS`].
+    pub numbers: u8,
+    flags: u8,
+}
+
+impl SegmentPattern {
+    fn headline(&self) -> bool {
+        self.flags & HEADLINE != 0
+    }
+}
+
+/// A document's segments that carry a pattern, by ordinal (others have none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocPatterns {
+    pub segments: Vec<SegmentPattern>,
+}
+
+impl DocPatterns {
+    fn get(&self, ordinal: u32) -> Option<&SegmentPattern> {
+        self.segments
+            .binary_search_by_key(&ordinal, |s| s.ordinal)
+            .ok()
+            .map(|i| &self.segments[i])
+    }
+}
+
+/// The head of a line: its lower-cased words before a colon that comes
+/// within the first few words ("READ MORE: ..." -> "read more"), when the
+/// colon is followed by text. Times, scores and URLs have none.
+pub fn head(text: &str) -> Option<String> {
+    let (prefix, rest) = text.trim_start().split_once(':')?;
+    if prefix.chars().count() > MAX_HEAD_CHARS || rest.starts_with('/') {
+        return None;
+    }
+    if !rest.chars().any(char::is_alphanumeric) {
+        return None;
+    }
+    let words: Vec<String> = prefix
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let ok = !words.is_empty()
+        && words.len() <= MAX_HEAD_WORDS
+        && words.iter().all(|w| !w.chars().any(char::is_numeric));
+    ok.then(|| words.join(" "))
+}
+
+/// The digits of a text (hashed, 0 when it has none) and how many
+/// *figures* it has: numbers with a decimal point or thousands separator,
+/// or a percentage ("fell 0.14% to 2,248.17 points" has two). Days, years
+/// and counters are not figures: a template's date changes every time.
+pub fn digits(text: &str) -> (u64, u8) {
+    let chars: Vec<char> = text.chars().collect();
+    let mut d = String::new();
+    let mut figures = 0u8;
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        // One number: digits, with a point or comma between digits.
+        if !d.is_empty() {
+            d.push(' ');
+        }
+        let mut separated = false;
+        while i < chars.len() {
+            let c = chars[i];
+            if c.is_ascii_digit() {
+                d.push(c);
+            } else if matches!(c, '.' | ',') && chars.get(i + 1).is_some_and(char::is_ascii_digit) {
+                separated = true;
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        if separated || chars.get(i) == Some(&'%') {
+            figures = figures.saturating_add(1);
+        }
+    }
+    if d.is_empty() {
+        (0, 0)
+    } else {
+        (xxh3_64(d.as_bytes()).max(1), figures.min(MAX_NUMBERS))
+    }
+}
+
+/// A document's patterns: `segments` gives each segment's text, token count
+/// and `layout` flags, in order.
+pub fn analyze<'a>(segments: impl Iterator<Item = (&'a str, u32, u8)>) -> DocPatterns {
+    let mut out = Vec::new();
+    for (ordinal, (text, tokens, flags)) in segments.enumerate() {
+        let ordinal = ordinal as u32;
+        let head = head(text).map_or(0, |h| xxh3_64(h.as_bytes()).max(1));
+        let (digits, numbers) = digits(text);
+        let headline = flags & layout::OPENS_MAIN != 0
+            || (ordinal < HEADLINE_SEGMENTS
+                && HEADLINE_TOKENS.contains(&tokens)
+                && flags & layout::RUNNING_TEXT == 0);
+        if head != 0 || digits != 0 || headline {
+            out.push(SegmentPattern {
+                ordinal,
+                head,
+                digits,
+                numbers,
+                flags: if headline { HEADLINE } else { 0 },
+            });
+        }
+    }
+    DocPatterns { segments: out }
+}
+
+/// One document's headline occurrence of a cluster.
+#[derive(Debug, Clone, Copy)]
+struct Headline {
+    doc: DocIdx,
+    source: SourceIdx,
+    precedence: (i64, u64),
+}
+
+/// Members of a cluster with digits: how many, and how many of them have
+/// other digits than the first one recorded.
+#[derive(Debug, Clone, Copy, Default)]
+struct NumberStats {
+    first: u64,
+    members: u32,
+    differ: u32,
+}
+
+/// What a stored document contributed (to take it back on removal).
+#[derive(Debug)]
+struct DocEntry {
+    source: SourceIdx,
+    patterns: DocPatterns,
+    /// Cluster of each pattern segment, in the same order.
+    clusters: Box<[ClusterId]>,
+}
+
+/// Per-source counts of line heads, per-cluster headlines and numbers.
+#[derive(Debug, Default)]
+pub struct Patterns {
+    /// (source, head) -> documents of the source with a line of that head.
+    heads: HashMap<(SourceIdx, u64), u32>,
+    headlines: HashMap<ClusterId, Vec<Headline>>,
+    numbers: HashMap<ClusterId, NumberStats>,
+    docs: HashMap<DocIdx, DocEntry>,
+}
+
+impl Patterns {
+    /// Records an indexed document: `clusters` has the cluster of every
+    /// segment, by ordinal.
+    pub fn add(&mut self, me: &Member, patterns: DocPatterns, clusters: &[ClusterId]) {
+        if patterns.segments.is_empty() {
+            return;
+        }
+        let mut heads: Vec<u64> = patterns
+            .segments
+            .iter()
+            .map(|s| s.head)
+            .filter(|&h| h != 0)
+            .collect();
+        heads.sort_unstable();
+        heads.dedup();
+        for h in heads {
+            *self.heads.entry((me.source, h)).or_default() += 1;
+        }
+        let mut mine = Vec::with_capacity(patterns.segments.len());
+        let mut seen_numbers: Vec<ClusterId> = Vec::new();
+        for s in &patterns.segments {
+            let cluster = clusters.get(s.ordinal as usize).copied().unwrap_or(0);
+            mine.push(cluster);
+            if s.headline() {
+                let list = self.headlines.entry(cluster).or_default();
+                if !list.iter().any(|h| h.doc == me.doc) {
+                    list.push(Headline {
+                        doc: me.doc,
+                        source: me.source,
+                        precedence: me.precedence(),
+                    });
+                }
+            }
+            // A document counts once per cluster.
+            if s.digits != 0 && !seen_numbers.contains(&cluster) {
+                seen_numbers.push(cluster);
+                let n = self.numbers.entry(cluster).or_default();
+                if n.members == 0 {
+                    n.first = s.digits;
+                }
+                n.members += 1;
+                n.differ += (s.digits != n.first) as u32;
+            }
+        }
+        self.docs.insert(
+            me.doc,
+            DocEntry {
+                source: me.source,
+                patterns,
+                clusters: mine.into(),
+            },
+        );
+    }
+
+    /// Takes back what [`Patterns::add`] recorded for `doc`. (A cluster
+    /// whose first numbered member leaves keeps comparing with its digits.)
+    pub fn remove(&mut self, doc: DocIdx) {
+        let Some(e) = self.docs.remove(&doc) else {
+            return;
+        };
+        let mut heads: Vec<u64> = e
+            .patterns
+            .segments
+            .iter()
+            .map(|s| s.head)
+            .filter(|&h| h != 0)
+            .collect();
+        heads.sort_unstable();
+        heads.dedup();
+        for h in heads {
+            if let Some(n) = self.heads.get_mut(&(e.source, h)) {
+                *n -= 1;
+                if *n == 0 {
+                    self.heads.remove(&(e.source, h));
+                }
+            }
+        }
+        let mut seen_numbers: Vec<ClusterId> = Vec::new();
+        for (s, &cluster) in e.patterns.segments.iter().zip(e.clusters.iter()) {
+            if s.headline() {
+                if let Some(list) = self.headlines.get_mut(&cluster) {
+                    list.retain(|h| h.doc != doc);
+                    if list.is_empty() {
+                        self.headlines.remove(&cluster);
+                    }
+                }
+            }
+            if s.digits != 0 && !seen_numbers.contains(&cluster) {
+                seen_numbers.push(cluster);
+                if let Some(n) = self.numbers.get_mut(&cluster) {
+                    n.members -= 1;
+                    n.differ -= (s.digits != n.first && n.differ > 0) as u32;
+                    if n.members == 0 {
+                        self.numbers.remove(&cluster);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The patterns recorded for an indexed document.
+    pub fn of(&self, doc: DocIdx) -> Option<&DocPatterns> {
+        self.docs.get(&doc).map(|e| &e.patterns)
+    }
+
+    /// Pattern features of each segment of a document: `patterns` are its
+    /// own (from [`Patterns::of`], or from [`analyze`] for a document not
+    /// indexed), `clusters` its segments' clusters by ordinal (0: none).
+    pub fn evidence(
+        &self,
+        me: &Member,
+        patterns: &DocPatterns,
+        clusters: &[ClusterId],
+    ) -> Vec<[f32; PATTERN_FEATURES]> {
+        let indexed = self.docs.contains_key(&me.doc);
+        clusters
+            .iter()
+            .enumerate()
+            .map(|(ordinal, &cluster)| {
+                let p = patterns.get(ordinal as u32);
+                let mut x = [0f32; PATTERN_FEATURES];
+                if let Some(p) = p.filter(|p| p.head != 0) {
+                    let n = self.heads.get(&(me.source, p.head)).copied().unwrap_or(0)
+                        + (!indexed) as u32;
+                    x[0] = (n.max(1) as f32).ln();
+                }
+                let earlier_headline = self.headlines.get(&cluster).is_some_and(|list| {
+                    list.iter().any(|h| {
+                        h.doc != me.doc && h.source == me.source && h.precedence < me.precedence()
+                    })
+                });
+                let is_headline = p.is_some_and(|p| p.headline());
+                x[1] = earlier_headline as u8 as f32;
+                x[2] = (is_headline && !earlier_headline) as u8 as f32;
+                if let Some(p) = p.filter(|p| p.digits != 0) {
+                    x[3] = p.numbers as f32;
+                    if let Some(n) = self.numbers.get(&cluster) {
+                        // As if this document were counted, when it is not.
+                        let (members, differ) = if indexed {
+                            (n.members, n.differ)
+                        } else {
+                            (n.members + 1, n.differ + (p.digits != n.first) as u32)
+                        };
+                        x[4] = differ as f32 / members as f32;
+                    }
+                }
+                x
+            })
+            .collect()
+    }
+}
+
+/// The segment's cluster is the headline of an earlier page of its source.
+pub fn teaser(x: &[f32; PATTERN_FEATURES]) -> bool {
+    x[1] == 1.0
+}
+
+/// The segment may be its page's headline, and no earlier page of its
+/// source has it as a headline.
+pub fn headline_first(x: &[f32; PATTERN_FEATURES]) -> bool {
+    x[2] == 1.0
+}
+
+/// Whether a segment's numbers are its news, from its pattern features: a
+/// sentence with several figures whose digits differ in at least half of
+/// its cluster's documents (the repeat rule leaves it to the model).
+pub fn numbers_are_news(x: &[f32; PATTERN_FEATURES], layout: u8) -> bool {
+    layout & layout::RUNNING_TEXT != 0 && x[3] >= 2.0 && x[4] >= 0.5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_are_the_words_before_a_leading_colon() {
+        assert_eq!(head("READ MORE: Syria's war").as_deref(), Some("read more"));
+        assert_eq!(
+            head("Now playing: Trump says").as_deref(),
+            Some("now playing")
+        );
+        assert_eq!(head("OPINION: Why we care").as_deref(), Some("opinion"));
+        assert_eq!(head("At 10:30 the police came"), None);
+        assert_eq!(head("See http://example.com"), None);
+        assert_eq!(head("Tags:"), None);
+        assert_eq!(
+            head("The minister, who spoke at length on the matter: no"),
+            None
+        );
+        assert_eq!(head("No colon here"), None);
+    }
+
+    #[test]
+    fn figures_are_counted_whole_and_dates_are_not_figures() {
+        let (a, n) = digits("The index fell by 0.14% to 2,248.17 points.");
+        assert_eq!(n, 2);
+        let (b, m) = digits("The index fell by 0.15% to 2,248.17 points.");
+        assert_eq!(m, 2);
+        assert_ne!(a, b);
+        assert_eq!(digits("No numbers."), (0, 0));
+        let (c, n) = digits("Dear readers, on 3 May 2025 we ask you, 1, 2, 3.");
+        assert_ne!(c, 0);
+        assert_eq!(n, 0);
+        assert_eq!(digits("1.1, 2.2, 3%, 4.4, 5.5 and 6.6").1, MAX_NUMBERS);
+    }
+
+    fn member(doc: DocIdx, source: SourceIdx) -> Member {
+        Member {
+            doc,
+            source,
+            published_at: doc as i64,
+            seq: doc as u64,
+        }
+    }
+
+    #[test]
+    fn heads_count_documents_of_the_source_and_come_back_out() {
+        let mut p = Patterns::default();
+        let doc = |t: &str| analyze([(t, 5u32, 0u8), (t, 5, 0)].into_iter());
+        for d in 0..3 {
+            p.add(
+                &member(d, 1),
+                doc(&format!("READ MORE: story {d}")),
+                &[d as u64 + 10, d as u64 + 20],
+            );
+        }
+        p.add(&member(3, 2), doc("READ MORE: elsewhere"), &[30, 31]);
+        let me = member(1, 1);
+        let x = p.evidence(&me, p.of(1).unwrap(), &[11, 21]);
+        assert_eq!(x[0][0], 3f32.ln());
+        // Not indexed: counts itself.
+        let outsider = Member {
+            doc: 99,
+            ..member(9, 1)
+        };
+        let x = p.evidence(&outsider, &doc("Read more: again"), &[0, 0]);
+        assert_eq!(x[0][0], 4f32.ln());
+        p.remove(0);
+        p.remove(2);
+        let x = p.evidence(&me, p.of(1).unwrap(), &[11, 21]);
+        assert_eq!(x[0][0], 0.0);
+    }
+
+    #[test]
+    fn a_headline_of_an_earlier_page_is_a_teaser_here() {
+        let mut p = Patterns::default();
+        let headline = "Storm closes the bridge for a week";
+        // The story: its headline first.
+        let story = analyze([(headline, 7u32, 0u8), ("Body text.", 30, 2)].into_iter());
+        p.add(&member(1, 1), story.clone(), &[5, 6]);
+        // A later page lists it far down.
+        let mut list: Vec<(&str, u32, u8)> = vec![("x", 30, 2); 6];
+        list.push((headline, 7, 0));
+        let later = analyze(list.into_iter());
+        let mut clusters = vec![100u64; 6];
+        clusters.push(5);
+        p.add(&member(2, 1), later.clone(), &clusters);
+        let x = p.evidence(&member(2, 1), &later, &clusters);
+        assert_eq!((x[6][1], x[6][2]), (1.0, 0.0));
+        let x = p.evidence(&member(1, 1), &story, &[5, 6]);
+        assert_eq!((x[0][1], x[0][2]), (0.0, 1.0));
+        // Another source's page with the same line: no teaser of its own.
+        let x = p.evidence(&member(3, 2), &later, &clusters);
+        assert_eq!(x[6][1], 0.0);
+    }
+
+    #[test]
+    fn figures_that_change_every_time_are_told_from_fixed_ones() {
+        let mut p = Patterns::default();
+        for d in 0..5u32 {
+            let report = format!("The index rose by 0.{d}% to 2,10{d}.5 points today.");
+            let fixed = "Copyright 2017 News Agency, all 3 rights.".to_string();
+            let pats = analyze([(report.as_str(), 12u32, 2u8), (fixed.as_str(), 7, 0)].into_iter());
+            p.add(&member(d, 1), pats, &[1, 2]);
+        }
+        let me = member(4, 1);
+        let x = p.evidence(&me, p.of(4).unwrap(), &[1, 2]);
+        assert_eq!(x[0][3], 2.0);
+        assert!(x[0][4] >= 0.8, "{:?}", x[0]);
+        assert!(numbers_are_news(&x[0], layout::RUNNING_TEXT));
+        assert_eq!(x[1][4], 0.0);
+        assert!(!numbers_are_news(&x[1], layout::RUNNING_TEXT));
+    }
+}
