@@ -221,10 +221,13 @@ pub struct Patterns {
 impl Patterns {
     /// Records an indexed document: `clusters` has the cluster of every
     /// segment, by ordinal.
-    pub fn add(&mut self, me: &Member, patterns: DocPatterns, clusters: &[ClusterId]) {
+    pub fn add(&mut self, me: &Member, mut patterns: DocPatterns, clusters: &[ClusterId]) {
         if patterns.segments.is_empty() {
             return;
         }
+        // Kept for the document's lifetime: no spare capacity (a Vec's
+        // first push reserves four).
+        patterns.segments.shrink_to_fit();
         let mut heads: Vec<u64> = patterns
             .segments
             .iter()
@@ -244,6 +247,11 @@ impl Patterns {
             if s.headline() {
                 let list = self.headlines.entry(cluster).or_default();
                 if !list.iter().any(|h| h.doc == me.doc) {
+                    // Most clusters have one headline: no room for four
+                    // (later pushes grow by doubling as usual).
+                    if list.capacity() == 0 {
+                        list.reserve_exact(1);
+                    }
                     list.push(Headline {
                         doc: me.doc,
                         source: me.source,
