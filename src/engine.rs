@@ -483,13 +483,6 @@ impl Engine {
                 .zip(&fingerprints)
                 .map(|(s, f)| (s.text(&doc.text), f.tokens)),
         );
-        let patterns = pattern::analyze(
-            spans
-                .iter()
-                .zip(&fingerprints)
-                .zip(&layout)
-                .map(|((s, f), &l)| (s.text(&doc.text), f.tokens, l)),
-        );
         let mut doc = doc;
         let html = doc.html.take();
         let shapes: Vec<SegmentShape<'_>> = spans
@@ -502,6 +495,7 @@ impl Engine {
                 layout: l,
             })
             .collect();
+        let patterns = pattern::analyze(shapes.iter().map(|s| (s.text, s.tokens, s.layout)));
         let features = structure::page_features(&shapes, html.as_ref());
         drop(shapes);
         let mut layout = layout;
@@ -626,9 +620,7 @@ impl State {
     }
 
     fn find_id(&self, id: &str) -> Option<DocIdx> {
-        let docs = &self.docs;
-        self.ids
-            .get(id, |i| docs[i as usize].as_ref().map_or("", |d| &d.id))
+        self.ids.get(id, id_of(&self.docs))
     }
 
     /// Rebuilds the state from the store, one record at a time: records
@@ -775,10 +767,7 @@ impl State {
         self.source_docs[rec.source as usize] += 1;
         let id = rec.id.clone();
         self.docs.push(Some(rec));
-        let docs = &self.docs;
-        self.ids.insert(&id, idx, |i| {
-            docs[i as usize].as_ref().map_or("", |d| &d.id)
-        });
+        self.ids.insert(&id, idx, id_of(&self.docs));
     }
 
     /// Rebuilds a stored document's contribution exactly as it was made.
@@ -1100,6 +1089,11 @@ impl State {
         let s = d.segments.get(ordinal as usize)?;
         Some((d.id.to_string(), s.span.start, s.span.end))
     }
+}
+
+/// The id of a live document by handle, as [`DocIds`] reads it.
+fn id_of<'a>(docs: &'a [Option<DocRecord>]) -> impl Fn(DocIdx) -> &'a str + 'a {
+    |i| docs[i as usize].as_ref().map_or("", |d| &d.id)
 }
 
 fn stored_segment(s: &SegmentRecord, fp: &Fingerprint) -> StoredSegment {

@@ -86,6 +86,19 @@ pub struct DocPatterns {
 }
 
 impl DocPatterns {
+    /// The line heads of the document, each once.
+    fn distinct_heads(&self) -> Vec<u64> {
+        let mut heads: Vec<u64> = self
+            .segments
+            .iter()
+            .map(|s| s.head)
+            .filter(|&h| h != 0)
+            .collect();
+        heads.sort_unstable();
+        heads.dedup();
+        heads
+    }
+
     fn get(&self, ordinal: u32) -> Option<&SegmentPattern> {
         self.segments
             .binary_search_by_key(&ordinal, |s| s.ordinal)
@@ -228,15 +241,7 @@ impl Patterns {
         // Kept for the document's lifetime: no spare capacity (a Vec's
         // first push reserves four).
         patterns.segments.shrink_to_fit();
-        let mut heads: Vec<u64> = patterns
-            .segments
-            .iter()
-            .map(|s| s.head)
-            .filter(|&h| h != 0)
-            .collect();
-        heads.sort_unstable();
-        heads.dedup();
-        for h in heads {
+        for h in patterns.distinct_heads() {
             *self.heads.entry((me.source, h)).or_default() += 1;
         }
         let mut mine = Vec::with_capacity(patterns.segments.len());
@@ -286,16 +291,7 @@ impl Patterns {
         let Some(e) = self.docs.remove(&doc) else {
             return;
         };
-        let mut heads: Vec<u64> = e
-            .patterns
-            .segments
-            .iter()
-            .map(|s| s.head)
-            .filter(|&h| h != 0)
-            .collect();
-        heads.sort_unstable();
-        heads.dedup();
-        for h in heads {
+        for h in e.patterns.distinct_heads() {
             if let Some(n) = self.heads.get_mut(&(e.source, h)) {
                 *n -= 1;
                 if *n == 0 {

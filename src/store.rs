@@ -45,6 +45,14 @@ pub enum StoreError {
     Closed,
 }
 
+/// A stored record; a record that does not decode is named by its id.
+fn decode(id: &str, bytes: &[u8]) -> Result<StoredDocument, StoreError> {
+    StoredDocument::decode(bytes).map_err(|source| StoreError::Corrupt {
+        id: id.to_string(),
+        source,
+    })
+}
+
 fn engine_err(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Engine(e.into())
 }
@@ -156,12 +164,7 @@ impl Store {
         let Some(v) = table.get(id).map_err(engine_err)? else {
             return Ok(None);
         };
-        StoredDocument::decode(v.value())
-            .map(Some)
-            .map_err(|source| StoreError::Corrupt {
-                id: id.to_string(),
-                source,
-            })
+        decode(id, v.value()).map(Some)
     }
 
     /// Stored documents.
@@ -178,11 +181,7 @@ impl Store {
         let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
         for row in table.iter().map_err(engine_err)? {
             let (k, v) = row.map_err(engine_err)?;
-            let doc = StoredDocument::decode(v.value()).map_err(|source| StoreError::Corrupt {
-                id: k.value().to_string(),
-                source,
-            })?;
-            f(doc);
+            f(decode(k.value(), v.value())?);
         }
         Ok(())
     }
