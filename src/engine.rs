@@ -20,7 +20,7 @@ use crate::config::EngineConfig;
 use crate::doc_ids::DocIds;
 use crate::document::{Document, Prepared};
 use crate::error::{Error, Result};
-use crate::fingerprint::{fingerprint, Fingerprint, Sketch, MIN_NEAR_TOKENS};
+use crate::fingerprint::{fingerprint, Fingerprint, Sketch, MIN_NEAR_TOKENS, SKETCH_VERSION};
 use crate::index::{SegmentIndex, SketchIndex};
 use crate::labels::{
     ClusterInfo, ClusterPage, ClusterQuery, DocumentLabels, Occurrence, SegmentLabel, SourceCount,
@@ -1107,6 +1107,7 @@ fn stored_segment(s: &SegmentRecord, fp: &Fingerprint) -> StoredSegment {
         anchors: Vec::new(),
         sketch: fp.sketch.map_or_else(Vec::new, |k| k.minima.to_vec()),
         sketch_bands: fp.sketch.map_or_else(Vec::new, |k| k.bands.to_vec()),
+        sketch_version: SKETCH_VERSION,
         cluster: s.cluster(),
         r#match: match s.matched {
             MatchKind::None => 0,
@@ -1120,14 +1121,16 @@ fn stored_segment(s: &SegmentRecord, fp: &Fingerprint) -> StoredSegment {
 }
 
 /// A stored segment's fingerprint. Records written before sketches existed
-/// (or with another sketch size) get theirs recomputed from the stored text
+/// (or with another sketch size or hash family) get theirs recomputed from the stored text
 /// when it still normalises to the stored exact hash; otherwise the segment
 /// matches only exactly.
 fn restored_fingerprint(d: &StoredDocument, s: &StoredSegment) -> Fingerprint {
     let mut fp = Fingerprint {
         exact: s.exact,
         tokens: s.tokens,
-        sketch: Sketch::from_parts(&s.sketch, &s.sketch_bands),
+        sketch: (s.sketch_version == SKETCH_VERSION)
+            .then(|| Sketch::from_parts(&s.sketch, &s.sketch_bands))
+            .flatten(),
     };
     if fp.sketch.is_none() && fp.tokens as usize >= MIN_NEAR_TOKENS {
         if let Some(text) = d.text.get(s.start as usize..s.end as usize) {

@@ -1,6 +1,7 @@
 //! Data directories written before segments carried a MinHash sketch (they
-//! have the former `anchors` instead): restoring them recomputes the sketch
-//! from the stored text, so near copies still find the old segments.
+//! have the former `anchors` instead), or with an earlier sketch hash
+//! family: restoring them recomputes the sketch from the stored text, so
+//! near copies still find the old segments.
 
 use chaff::classify::MatchKind;
 use chaff::config::EngineConfig;
@@ -26,15 +27,45 @@ fn doc(id: &str, text: &str) -> Document {
     }
 }
 
+fn fingerprint_of(text: &str) -> chaff::fingerprint::Fingerprint {
+    let mut n = Normalized::default();
+    normalize(text, &mut n);
+    fingerprint(&n)
+}
+
 #[test]
 fn records_without_a_sketch_still_match_near_copies() {
+    // As an early version wrote it: anchors, no sketch.
+    restored_record_matches_near_copies(StoredSegment {
+        anchors: vec![1, 2, 3],
+        ..Default::default()
+    });
+}
+
+#[test]
+fn sketches_of_an_earlier_hash_family_are_recomputed() {
+    // A sketch that is not this text's under the current family (here the
+    // sketch of unrelated text, as the first family's minima would be),
+    // marked with the first family's version (0).
+    let other = fingerprint_of(
+        "Scientists announced a new species of frog discovered in the rainforest \
+         canopy after a decade of careful field work by a small team of volunteers.",
+    )
+    .sketch
+    .unwrap();
+    restored_record_matches_near_copies(StoredSegment {
+        sketch: other.minima.to_vec(),
+        sketch_bands: other.bands.to_vec(),
+        sketch_version: 0,
+        ..Default::default()
+    });
+}
+
+fn restored_record_matches_near_copies(old: StoredSegment) {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(Some(dir.path())).unwrap();
-        let mut n = Normalized::default();
-        normalize(TEXT, &mut n);
-        let fp = fingerprint(&n);
-        // As the previous version wrote it: anchors, no sketch.
+        let fp = fingerprint_of(TEXT);
         let record = StoredDocument {
             id: "old".to_string(),
             source: "example.org".to_string(),
@@ -49,8 +80,7 @@ fn records_without_a_sketch_still_match_near_copies() {
                 exact: fp.exact,
                 cluster: 1,
                 tokens: fp.tokens,
-                anchors: vec![1, 2, 3],
-                ..Default::default()
+                ..old
             }],
         };
         store
