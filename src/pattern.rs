@@ -246,23 +246,26 @@ impl Patterns {
         }
         let mut mine = Vec::with_capacity(patterns.segments.len());
         let mut seen_numbers: Vec<ClusterId> = Vec::new();
+        let mut seen_headlines: Vec<ClusterId> = Vec::new();
         for s in &patterns.segments {
             let cluster = clusters.get(s.ordinal as usize).copied().unwrap_or(0);
             mine.push(cluster);
-            if s.headline() {
+            // A document counts once per cluster: checked against its own
+            // segments, not by scanning the list, which a line in the
+            // headline slot of every page of a large source makes long.
+            if s.headline() && !seen_headlines.contains(&cluster) {
+                seen_headlines.push(cluster);
                 let list = self.headlines.entry(cluster).or_default();
-                if !list.iter().any(|h| h.doc == me.doc) {
-                    // Most clusters have one headline: no room for four
-                    // (later pushes grow by doubling as usual).
-                    if list.capacity() == 0 {
-                        list.reserve_exact(1);
-                    }
-                    list.push(Headline {
-                        doc: me.doc,
-                        source: me.source,
-                        precedence: me.precedence(),
-                    });
+                // Most clusters have one headline: no room for four (later
+                // pushes grow by doubling as usual).
+                if list.capacity() == 0 {
+                    list.reserve_exact(1);
                 }
+                list.push(Headline {
+                    doc: me.doc,
+                    source: me.source,
+                    precedence: me.precedence(),
+                });
             }
             // A document counts once per cluster.
             if s.digits != 0 && !seen_numbers.contains(&cluster) {
