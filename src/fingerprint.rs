@@ -146,9 +146,11 @@ fn minima_portable(hashes: &[u64]) -> [u32; SKETCH_LEN] {
     let (mul, add) = &HASH_FAMILY;
     let mut min = [u32::MAX; SKETCH_LEN];
     for w in hashes.windows(SKETCH_SHINGLE) {
-        // Rotation makes the bigram hash depend on word order.
-        let x = w[0].rotate_left(23) ^ w[1];
-        let x = (x ^ (x >> 32)) as u32;
+        // Rotation makes the bigram hash depend on word order; the mixer
+        // breaks the xor structure that bigrams sharing a word have, which
+        // linear functions of the hash would otherwise carry into their
+        // minima (texts sharing a sentence agreed more often than chance).
+        let x = (splitmix(w[0].rotate_left(23) ^ w[1]) >> 32) as u32;
         for i in 0..SKETCH_LEN {
             min[i] = min[i].min(x.wrapping_mul(mul[i]).wrapping_add(add[i]));
         }

@@ -550,6 +550,31 @@ mod tests {
             end of the year while the new building was fitted out with shelves and computers."
         ));
         assert_eq!(idx.near(&longer), None);
+        // The same holds in general, not just for that paragraph: a sketch
+        // estimates similarity, so a few of many such paragraphs (word
+        // bigram Jaccard 0.4 against `BASE`) pass the check by chance.
+        let words = [
+            "river", "budget", "school", "nurses", "harbour", "winter", "court", "farmers",
+            "bridge", "energy", "museum", "police", "rail", "housing", "market", "festival",
+        ];
+        let mut state = 7u64;
+        let mut matched = 0;
+        for _ in 0..200 {
+            let tail: Vec<&str> = (0..46)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    words[(state >> 60) as usize]
+                })
+                .collect();
+            let longer = text(&format!("{BASE} {}", tail.join(" ")));
+            matched += usize::from(idx.near(&longer).is_some());
+        }
+        assert!(
+            matched <= 10,
+            "{matched} of 200 paragraphs containing BASE matched it"
+        );
         let unrelated = text(
             "Scientists announced a new species of frog discovered in the rainforest canopy \
             after a decade of careful field work by a small team of volunteers.",
