@@ -480,6 +480,10 @@ mod tests {
         );
     }
 
+    fn words(t: &str) -> u32 {
+        t.split_whitespace().count() as u32
+    }
+
     #[test]
     fn credit_lines_are_boilerplate_from_the_first_page() {
         let p = Policy::default();
@@ -496,15 +500,21 @@ mod tests {
             "© 2008 AFP",
             "Reporting by ABC News",
             "— Reuters",
+            "MOSCOW, February 6. /TASS/.",
+            "ABC News' Cho Park, Alex Hosenball and Paul Blake contributed to this report.",
+            "—Adam Entous and Julian E. Barnes contributed to this article.",
         ] {
-            assert!(layout::credit_line(t), "{t}");
+            assert!(layout::credit_line(t, words(t)), "{t}");
         }
         for t in [
             "AP officials said no.",
             "Sources say the deal is off",
             "Viaduct reopens",
+            "Read the statement at /docs/",
+            "The minister thanked everyone who contributed to this report, which took \
+             two years to write and runs to four hundred pages with annexes on the budget.",
         ] {
-            assert!(!layout::credit_line(t), "{t}");
+            assert!(!layout::credit_line(t, words(t)), "{t}");
         }
     }
 

@@ -122,7 +122,7 @@ const HASH_FAMILY: ([u32; SKETCH_LEN], [u32; SKETCH_LEN]) = {
 /// Bumped whenever [`HASH_FAMILY`] or the shingling changes: stored
 /// sketches of another version are recomputed from the text on restore,
 /// since they would never agree with this version's.
-pub const SKETCH_VERSION: u32 = 2;
+pub const SKETCH_VERSION: u32 = 1;
 
 /// The 32 minima over the word bigrams of a segment's token hashes, with
 /// the widest vector unit the CPU has (same values on every path).

@@ -52,7 +52,7 @@ pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
     let mut credits = Vec::new();
     let shapes: Vec<(u32, bool)> = segments
         .map(|(text, tokens)| {
-            credits.push(tokens <= CREDIT_TOKENS && credit_line(text));
+            credits.push(credit_line(text, tokens));
             let running =
                 tokens >= LONG_TOKENS || (tokens >= SENTENCE_TOKENS && ends_sentence(text));
             (tokens, running)
@@ -118,11 +118,63 @@ pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
 
 /// Longest line read as a credit line.
 const CREDIT_TOKENS: u32 = 10;
+/// Longest contributor line: it may list half a dozen names.
+const CONTRIBUTOR_TOKENS: u32 = 30;
 
 /// A wire service's attribution ("Source: TASS", "(AP)", "Reporting by
-/// ...") or a copyright notice ("© 2008 AFP"): text that marks where the
-/// story came from or who owns it, never the story.
-pub fn credit_line(text: &str) -> bool {
+/// ...", a dateline that ends in the agency, "MOSCOW, May 6. /TASS/."), a
+/// contributor line ("... contributed to this report.") or a copyright
+/// notice ("© 2008 AFP"): text that marks where the story came from or who
+/// owns it, never the story. `tokens` is the segment's normalised length.
+pub fn credit_line(text: &str, tokens: u32) -> bool {
+    if tokens > CONTRIBUTOR_TOKENS {
+        return false;
+    }
+    let t = text.trim().to_lowercase();
+    const CONTRIBUTED: &[&str] = &[
+        "contributed to this report",
+        "contributed to this story",
+        "contributed to this article",
+        "contributed reporting",
+    ];
+    let end = t.trim_end_matches(|c: char| ".,;:!*)]—–- ".contains(c));
+    if CONTRIBUTED.iter().any(|c| end.ends_with(c)) {
+        return true;
+    }
+    tokens <= CREDIT_TOKENS && (agency_credit(&t) || agency_dateline(&t))
+}
+
+/// An agency's name set off at the end of a line: "/TASS/.", "(AP)".
+fn agency_dateline(t: &str) -> bool {
+    let end = t.trim_end_matches(|c: char| ".,;:—–- ".contains(c));
+    let Some(close) = end.chars().next_back().filter(|c| matches!(c, '/' | ')')) else {
+        return false;
+    };
+    let open = if close == ')' { '(' } else { '/' };
+    let inner = &end[..end.len() - 1];
+    inner
+        .rfind(open)
+        .is_some_and(|i| AGENCIES.contains(&inner[i + 1..].trim()))
+}
+
+const AGENCIES: &[&str] = &[
+    "ap",
+    "afp",
+    "reuters",
+    "tass",
+    "xinhua",
+    "dpa",
+    "upi",
+    "ani",
+    "pti",
+    "ians",
+    "efe",
+    "ansa",
+    "bloomberg",
+];
+
+/// The line opens with an attribution or is an agency's bare name.
+fn agency_credit(t: &str) -> bool {
     const OPENINGS: &[&str] = &[
         "source:",
         "sources:",
@@ -143,22 +195,6 @@ pub fn credit_line(text: &str) -> bool {
         "(c) ",
         "all rights reserved",
     ];
-    const AGENCIES: &[&str] = &[
-        "ap",
-        "afp",
-        "reuters",
-        "tass",
-        "xinhua",
-        "dpa",
-        "upi",
-        "ani",
-        "pti",
-        "ians",
-        "efe",
-        "ansa",
-        "bloomberg",
-    ];
-    let t = text.trim().to_lowercase();
     if OPENINGS.iter().any(|o| t.starts_with(o)) {
         return true;
     }
