@@ -54,6 +54,8 @@ const MAX_HEAD_WORDS: usize = 4;
 const HEADLINE_SEGMENTS: u32 = 3;
 /// ... that are lines of this many tokens.
 const HEADLINE_TOKENS: std::ops::RangeInclusive<u32> = 4..=30;
+/// Numbers in a text from which all of them count as figures.
+const NUMBER_LIST: u8 = 6;
 /// Most figures counted in a segment.
 const MAX_NUMBERS: u8 = 4;
 
@@ -131,12 +133,14 @@ pub fn head(text: &str) -> Option<String> {
 
 /// The digits of a text (hashed, 0 when it has none) and how many
 /// *figures* it has: numbers with a decimal point or thousands separator,
-/// or a percentage ("fell 0.14% to 2,248.17 points" has two). Days, years
-/// and counters are not figures: a template's date changes every time.
+/// or a percentage ("fell 0.14% to 2,248.17 points" has two), or every
+/// number of a text with [`NUMBER_LIST`] or more. Days, years and counters
+/// alone are not figures: a template's date changes every time.
 pub fn digits(text: &str) -> (u64, u8) {
     let chars: Vec<char> = text.chars().collect();
     let mut d = String::new();
     let mut figures = 0u8;
+    let mut count = 0u8;
     let mut i = 0;
     while i < chars.len() {
         if !chars[i].is_ascii_digit() {
@@ -162,6 +166,12 @@ pub fn digits(text: &str) -> (u64, u8) {
         if separated || chars.get(i) == Some(&'%') {
             figures = figures.saturating_add(1);
         }
+        count = count.saturating_add(1);
+    }
+    // Many numbers in one text are its data whatever their form: draw
+    // results, scores, a table row.
+    if count >= NUMBER_LIST {
+        figures = figures.max(count);
     }
     if d.is_empty() {
         (0, 0)
@@ -418,7 +428,7 @@ mod tests {
     }
 
     #[test]
-    fn figures_are_counted_whole_and_dates_are_not_figures() {
+    fn figures_are_counted_whole_and_dates_are_not_figures_but_number_lists_are() {
         let (a, n) = digits("The index fell by 0.14% to 2,248.17 points.");
         assert_eq!(n, 2);
         let (b, m) = digits("The index fell by 0.15% to 2,248.17 points.");
@@ -429,6 +439,9 @@ mod tests {
         assert_ne!(c, 0);
         assert_eq!(n, 0);
         assert_eq!(digits("1.1, 2.2, 3%, 4.4, 5.5 and 6.6").1, MAX_NUMBERS);
+        // A list of plain numbers is data: draw results change every time.
+        let (_, n) = digits("The numbers were 11, 28, 34, 36, 37 and 45, and the bonus was 34.");
+        assert_eq!(n, MAX_NUMBERS);
     }
 
     fn member(doc: DocIdx, source: SourceIdx) -> Member {
