@@ -26,6 +26,8 @@ impl Default for Limits {
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 4 << 20;
 pub const DEFAULT_MAX_SEGMENTS: usize = 20_000;
 pub const DEFAULT_NEAR_RADIUS: u32 = 3;
+/// Niceness of the threads that analyse stream batches (see `bulk`).
+pub const DEFAULT_BULK_NICE: i32 = 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
@@ -33,6 +35,8 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// No effect any more (was the Hamming radius of simhash matches).
     pub near_radius: u32,
+    /// OS niceness of the bulk analysis threads (0: same as the process).
+    pub bulk_nice: i32,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +45,7 @@ impl Default for EngineConfig {
             policy: Policy::default(),
             limits: Limits::default(),
             near_radius: DEFAULT_NEAR_RADIUS,
+            bulk_nice: DEFAULT_BULK_NICE,
         }
     }
 }
@@ -74,6 +79,12 @@ pub struct EngineArgs {
     /// Most segments accepted in one document.
     #[arg(long, env = "CHAFF_MAX_SEGMENTS", default_value_t = DEFAULT_MAX_SEGMENTS)]
     pub max_segments: usize,
+    /// OS niceness (0..19) of the threads analysing stream batches, so that
+    /// unary calls get the cores first; 0 runs them at normal priority
+    /// (Linux only; elsewhere no effect).
+    #[arg(long, env = "CHAFF_BULK_NICE", default_value_t = DEFAULT_BULK_NICE,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub bulk_nice: i32,
 }
 
 impl EngineArgs {
@@ -90,6 +101,7 @@ impl EngineArgs {
                 max_segments: self.max_segments,
             },
             near_radius: self.near_radius,
+            bulk_nice: self.bulk_nice,
         }
     }
 }
@@ -130,6 +142,14 @@ pub struct ServeArgs {
     /// On SIGTERM or ctrl-c, how long in-flight calls may take to finish.
     #[arg(long, env = "CHAFF_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+    /// Unary calls running at once; more wait (see --queue-timeout). 0: no
+    /// limit. Streams are not counted (each runs one batch at a time).
+    #[arg(long, env = "CHAFF_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
+    /// How long a unary call over --max-in-flight waits for a place before
+    /// it is refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CHAFF_QUEUE_TIMEOUT", default_value = "100ms", value_parser = parse_duration)]
+    pub queue_timeout: Duration,
     #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]
@@ -137,6 +157,11 @@ pub struct ServeArgs {
 }
 
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
+/// Default of --max-in-flight: enough for ingests waiting on a commit to
+/// keep the cores busy, few enough that a full queue drains in well under
+/// a second.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// "10s", "500ms", "2m" or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

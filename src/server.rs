@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::codec::CompressionEncoding;
@@ -27,7 +27,7 @@ use crate::proto::v1::chaff_server::{Chaff, ChaffServer};
 pub fn status(e: &Error) -> Status {
     let code = match e {
         Error::InvalidArgument(_) => Code::InvalidArgument,
-        Error::LimitExceeded(_) => Code::ResourceExhausted,
+        Error::LimitExceeded(_) | Error::Overloaded(_) => Code::ResourceExhausted,
         Error::NotFound(_) => Code::NotFound,
         Error::Store(crate::store::StoreError::Corrupt { .. }) => Code::DataLoss,
         Error::Store(_) | Error::Unavailable(_) => Code::Unavailable,
@@ -35,26 +35,87 @@ pub fn status(e: &Error) -> Status {
     Status::new(code, e.to_string())
 }
 
+/// Admission of unary calls: at most `max_in_flight` run at once (0: no
+/// limit); a call beyond them waits up to `queue_timeout` for a place and is
+/// then refused with RESOURCE_EXHAUSTED, so that an overload is answered at
+/// once instead of growing a queue in which every call misses its deadline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Admission {
+    pub max_in_flight: usize,
+    pub queue_timeout: Duration,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            max_in_flight: crate::config::DEFAULT_MAX_IN_FLIGHT,
+            queue_timeout: crate::config::DEFAULT_QUEUE_TIMEOUT,
+        }
+    }
+}
+
 pub struct ChaffService {
     engine: Arc<Engine>,
+    /// Places for unary calls; `None`: no limit.
+    places: Option<Arc<Semaphore>>,
+    admission: Admission,
 }
 
 impl ChaffService {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        ChaffService { engine }
+    pub fn new(engine: Arc<Engine>, admission: Admission) -> Self {
+        let places = (admission.max_in_flight > 0)
+            .then(|| Arc::new(Semaphore::new(admission.max_in_flight)));
+        ChaffService {
+            engine,
+            places,
+            admission,
+        }
     }
 
-    /// Runs a blocking engine call off the async workers.
+    /// Runs a blocking engine call off the async workers, once admitted.
     async fn run<T, F>(&self, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Engine) -> crate::Result<T> + Send + 'static,
     {
+        let place = self.admit().await.map_err(|e| status(&e))?;
         let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || f(&engine))
-            .await
-            .map_err(|e| Status::internal(format!("worker failed: {e}")))?
-            .map_err(|e| status(&e))
+        // The place is held until the work is done, even if the caller
+        // gives up on the call meanwhile: the work goes on regardless.
+        tokio::task::spawn_blocking(move || {
+            let r = f(&engine);
+            drop(place);
+            r
+        })
+        .await
+        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+        .map_err(|e| status(&e))
+    }
+
+    async fn admit(&self) -> crate::Result<Option<OwnedSemaphorePermit>> {
+        let Some(places) = &self.places else {
+            return Ok(None);
+        };
+        if let Ok(p) = places.clone().try_acquire_owned() {
+            return Ok(Some(p));
+        }
+        let wait = self.admission.queue_timeout;
+        match tokio::time::timeout(wait, places.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(Some(p)),
+            // The semaphore is never closed.
+            Ok(Err(_)) | Err(_) => {
+                debug!(
+                    max_in_flight = self.admission.max_in_flight,
+                    waited_ms = wait.as_millis() as u64,
+                    "unary call refused: server busy"
+                );
+                Err(Error::Overloaded(format!(
+                    "{} calls are in flight and none ended within {} ms; retry with backoff",
+                    self.admission.max_in_flight,
+                    wait.as_millis()
+                )))
+            }
+        }
     }
 }
 
@@ -251,7 +312,7 @@ async fn analyze_batch(
             .collect();
         let valid: Vec<_> = converted.into_iter().filter_map(Result::ok).collect();
         let labelled = if dry {
-            valid.into_iter().map(|d| engine.dry_run(d)).collect()
+            engine.dry_run_batch(valid)
         } else {
             engine.ingest_batch(valid)
         };
@@ -289,6 +350,7 @@ async fn analyze_batch(
 pub struct ServeOptions {
     pub max_message_bytes: usize,
     pub drain_timeout: Duration,
+    pub admission: Admission,
 }
 
 /// Serves until `shutdown` resolves, then stops taking calls, gives the
@@ -310,7 +372,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let chaff = ChaffServer::new(ChaffService::new(engine.clone()))
+    let chaff = ChaffServer::new(ChaffService::new(engine.clone(), opts.admission))
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Gzip)

@@ -38,6 +38,7 @@ impl TestServer {
         let opts = ServeOptions {
             max_message_bytes,
             drain_timeout: Duration::from_secs(5),
+            admission: Default::default(),
         };
         let handle = tokio::spawn(serve(engine, listener, opts, async {
             let _ = stopped.await;
