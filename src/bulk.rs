@@ -24,8 +24,8 @@ pub struct BulkPool {
 }
 
 impl BulkPool {
-    /// Starts `threads` workers at `nice` (0: the process's own priority;
-    /// higher is lower priority, up to 19).
+    /// Starts `threads` workers `nice` steps below the process's priority
+    /// (0: at it; niceness stops at 19).
     pub fn new(threads: usize, nice: i32) -> std::io::Result<BulkPool> {
         let threads = threads.max(1);
         let (tx, rx) = mpsc::channel::<Job>();
@@ -88,7 +88,8 @@ impl BulkPool {
                     let out = part.into_iter().map(|t| f(t)).collect();
                     let _ = done.send((index, out));
                 });
-                tx.send(job).expect("bulk workers outlive the pool's sender");
+                tx.send(job)
+                    .expect("bulk workers outlive the pool's sender");
                 chunks += 1;
             }
         }
@@ -111,18 +112,26 @@ impl Drop for BulkPool {
     }
 }
 
-/// Lowers the calling thread's priority to `nice` (Linux niceness is per
-/// thread); a no-op at 0 and on other systems.
+/// Lowers the calling thread's priority by `nice` steps from the
+/// process's own (Linux niceness is per thread; at most 19); a no-op at 0
+/// and on other systems.
 fn lower_priority(nice: i32) {
-    if nice == 0 {
+    if nice <= 0 {
         return;
     }
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: plain system calls on the calling thread's own id.
+        // SAFETY: plain system calls on the calling thread (`who` 0 is the
+        // calling thread on Linux); errno is cleared first because -1 is
+        // also a valid niceness.
         let rc = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+            *libc::__errno_location() = 0;
+            let own = libc::getpriority(libc::PRIO_PROCESS, 0);
+            if own == -1 && *libc::__errno_location() != 0 {
+                -1
+            } else {
+                libc::setpriority(libc::PRIO_PROCESS, 0, (own + nice).min(19))
+            }
         };
         if rc != 0 {
             warn!(nice, error = %std::io::Error::last_os_error(), "cannot lower the bulk thread's priority");
@@ -167,11 +176,12 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn workers_run_at_the_given_niceness() {
+        // SAFETY: reads the calling thread's own priority.
+        let niceness = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let own = niceness();
         let pool = BulkPool::new(2, 7).unwrap();
-        let nice = pool.map(vec![(); 8], |_| {
-            // SAFETY: reads the calling thread's own priority.
-            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
-        });
-        assert!(nice.iter().all(|&n| n >= 7), "{nice:?}");
+        let nice = pool.map(vec![(); 8], move |_| niceness());
+        assert!(nice.iter().all(|&n| n == (own + 7).min(19)), "{own}: {nice:?}");
+        assert_eq!(niceness(), own, "the caller's priority is unchanged");
     }
 }

@@ -35,7 +35,8 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// No effect any more (was the Hamming radius of simhash matches).
     pub near_radius: u32,
-    /// OS niceness of the bulk analysis threads (0: same as the process).
+    /// Niceness steps of the bulk analysis threads below the process
+    /// (0: same priority).
     pub bulk_nice: i32,
 }
 
@@ -79,9 +80,10 @@ pub struct EngineArgs {
     /// Most segments accepted in one document.
     #[arg(long, env = "CHAFF_MAX_SEGMENTS", default_value_t = DEFAULT_MAX_SEGMENTS)]
     pub max_segments: usize,
-    /// OS niceness (0..19) of the threads analysing stream batches, so that
-    /// unary calls get the cores first; 0 runs them at normal priority
-    /// (Linux only; elsewhere no effect).
+    /// Niceness steps (0..19) below the process's priority at which the
+    /// threads analysing stream batches run, so that unary calls get the
+    /// cores first; 0 runs them at the process's priority (Linux only;
+    /// elsewhere no effect).
     #[arg(long, env = "CHAFF_BULK_NICE", default_value_t = DEFAULT_BULK_NICE,
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub bulk_nice: i32,
@@ -204,5 +206,55 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3h").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn serve_args(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("chaff").chain(args.iter().copied())).map(|c| c.serve)
+    }
+
+    #[test]
+    fn scheduling_flags() {
+        let a = serve_args(&[
+            "--max-in-flight",
+            "8",
+            "--queue-timeout",
+            "20ms",
+            "--bulk-nice",
+            "19",
+        ])
+        .unwrap();
+        assert_eq!(a.max_in_flight, 8);
+        assert_eq!(a.queue_timeout, Duration::from_millis(20));
+        assert_eq!(a.engine.config().bulk_nice, 19);
+        let off = serve_args(&["--max-in-flight", "0", "--bulk-nice", "0"]).unwrap();
+        assert_eq!((off.max_in_flight, off.engine.bulk_nice), (0, 0));
+        assert!(serve_args(&["--bulk-nice", "20"]).is_err());
+        assert!(serve_args(&["--bulk-nice", "-1"]).is_err());
+        assert!(serve_args(&["--queue-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn scheduling_defaults_match_the_documented_constants() {
+        // Unless the environment of this test run sets them.
+        let vars = [
+            "CHAFF_MAX_IN_FLIGHT",
+            "CHAFF_QUEUE_TIMEOUT",
+            "CHAFF_BULK_NICE",
+        ];
+        if vars.iter().any(|v| std::env::var_os(v).is_some()) {
+            return;
+        }
+        let a = serve_args(&[]).unwrap();
+        assert_eq!(a.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+        assert_eq!(a.queue_timeout, DEFAULT_QUEUE_TIMEOUT);
+        assert_eq!(a.engine.config().bulk_nice, DEFAULT_BULK_NICE);
+        assert_eq!(EngineConfig::default().bulk_nice, DEFAULT_BULK_NICE);
     }
 }

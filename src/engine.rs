@@ -434,7 +434,11 @@ impl Engine {
     /// cost. A single document is analysed on the caller's thread, at the
     /// caller's priority: that is an interactive call.
     fn analyze_all(&self, docs: Vec<Document>, now: Micros) -> Vec<Result<Analysis>> {
-        let pool = if docs.len() < 2 { None } else { self.bulk_pool() };
+        let pool = if docs.len() < 2 {
+            None
+        } else {
+            self.bulk_pool()
+        };
         let Some(pool) = pool else {
             return docs.into_iter().map(|d| self.analyze(d, now)).collect();
         };

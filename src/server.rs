@@ -39,37 +39,87 @@ pub fn status(e: &Error) -> Status {
 /// limit); a call beyond them waits up to `queue_timeout` for a place and is
 /// then refused with RESOURCE_EXHAUSTED, so that an overload is answered at
 /// once instead of growing a queue in which every call misses its deadline.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Clones share the places.
+#[derive(Debug, Clone)]
 pub struct Admission {
-    pub max_in_flight: usize,
-    pub queue_timeout: Duration,
+    places: Option<Arc<Semaphore>>,
+    max_in_flight: usize,
+    queue_timeout: Duration,
+}
+
+/// A unary call's place; given back when dropped.
+#[derive(Debug)]
+pub struct Place {
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Default for Admission {
     fn default() -> Self {
+        Admission::new(
+            crate::config::DEFAULT_MAX_IN_FLIGHT,
+            crate::config::DEFAULT_QUEUE_TIMEOUT,
+        )
+    }
+}
+
+impl Admission {
+    pub fn new(max_in_flight: usize, queue_timeout: Duration) -> Admission {
         Admission {
-            max_in_flight: crate::config::DEFAULT_MAX_IN_FLIGHT,
-            queue_timeout: crate::config::DEFAULT_QUEUE_TIMEOUT,
+            places: (max_in_flight > 0).then(|| Arc::new(Semaphore::new(max_in_flight))),
+            max_in_flight,
+            queue_timeout,
+        }
+    }
+
+    /// A place now, if one is free.
+    pub fn try_admit(&self) -> Option<Place> {
+        match &self.places {
+            None => Some(Place { _permit: None }),
+            Some(p) => p
+                .clone()
+                .try_acquire_owned()
+                .ok()
+                .map(|p| Place { _permit: Some(p) }),
+        }
+    }
+
+    /// A place within the queue timeout, or [`Error::Overloaded`].
+    pub async fn admit(&self) -> crate::Result<Place> {
+        if let Some(p) = self.try_admit() {
+            return Ok(p);
+        }
+        let places = self
+            .places
+            .clone()
+            .expect("an unlimited admission always admits");
+        let wait = self.queue_timeout;
+        match tokio::time::timeout(wait, places.acquire_owned()).await {
+            Ok(Ok(p)) => Ok(Place { _permit: Some(p) }),
+            // Ok(Err): closed, which this semaphore never is.
+            Ok(Err(_)) | Err(_) => {
+                debug!(
+                    max_in_flight = self.max_in_flight,
+                    waited_ms = wait.as_millis() as u64,
+                    "unary call refused: server busy"
+                );
+                Err(Error::Overloaded(format!(
+                    "{} calls are in flight and none ended within {} ms; retry with backoff",
+                    self.max_in_flight,
+                    wait.as_millis()
+                )))
+            }
         }
     }
 }
 
 pub struct ChaffService {
     engine: Arc<Engine>,
-    /// Places for unary calls; `None`: no limit.
-    places: Option<Arc<Semaphore>>,
     admission: Admission,
 }
 
 impl ChaffService {
     pub fn new(engine: Arc<Engine>, admission: Admission) -> Self {
-        let places = (admission.max_in_flight > 0)
-            .then(|| Arc::new(Semaphore::new(admission.max_in_flight)));
-        ChaffService {
-            engine,
-            places,
-            admission,
-        }
+        ChaffService { engine, admission }
     }
 
     /// Runs a blocking engine call off the async workers, once admitted.
@@ -78,7 +128,7 @@ impl ChaffService {
         T: Send + 'static,
         F: FnOnce(&Engine) -> crate::Result<T> + Send + 'static,
     {
-        let place = self.admit().await.map_err(|e| status(&e))?;
+        let place = self.admission.admit().await.map_err(|e| status(&e))?;
         let engine = self.engine.clone();
         // The place is held until the work is done, even if the caller
         // gives up on the call meanwhile: the work goes on regardless.
@@ -90,32 +140,6 @@ impl ChaffService {
         .await
         .map_err(|e| Status::internal(format!("worker failed: {e}")))?
         .map_err(|e| status(&e))
-    }
-
-    async fn admit(&self) -> crate::Result<Option<OwnedSemaphorePermit>> {
-        let Some(places) = &self.places else {
-            return Ok(None);
-        };
-        if let Ok(p) = places.clone().try_acquire_owned() {
-            return Ok(Some(p));
-        }
-        let wait = self.admission.queue_timeout;
-        match tokio::time::timeout(wait, places.clone().acquire_owned()).await {
-            Ok(Ok(p)) => Ok(Some(p)),
-            // The semaphore is never closed.
-            Ok(Err(_)) | Err(_) => {
-                debug!(
-                    max_in_flight = self.admission.max_in_flight,
-                    waited_ms = wait.as_millis() as u64,
-                    "unary call refused: server busy"
-                );
-                Err(Error::Overloaded(format!(
-                    "{} calls are in flight and none ended within {} ms; retry with backoff",
-                    self.admission.max_in_flight,
-                    wait.as_millis()
-                )))
-            }
-        }
     }
 }
 
@@ -372,7 +396,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let chaff = ChaffServer::new(ChaffService::new(engine.clone(), opts.admission))
+    let chaff = ChaffServer::new(ChaffService::new(engine.clone(), opts.admission.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Gzip)
