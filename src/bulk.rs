@@ -181,7 +181,10 @@ mod tests {
         let own = niceness();
         let pool = BulkPool::new(2, 7).unwrap();
         let nice = pool.map(vec![(); 8], move |_| niceness());
-        assert!(nice.iter().all(|&n| n == (own + 7).min(19)), "{own}: {nice:?}");
+        assert!(
+            nice.iter().all(|&n| n == (own + 7).min(19)),
+            "{own}: {nice:?}"
+        );
         assert_eq!(niceness(), own, "the caller's priority is unchanged");
     }
 }
