@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use tracing::{debug, warn};
+use tracing::debug;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -134,7 +134,7 @@ fn lower_priority(nice: i32) {
             }
         };
         if rc != 0 {
-            warn!(nice, error = %std::io::Error::last_os_error(), "cannot lower the bulk thread's priority");
+            tracing::warn!(nice, error = %std::io::Error::last_os_error(), "cannot lower the bulk thread's priority");
         }
     }
     #[cfg(not(target_os = "linux"))]
