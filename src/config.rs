@@ -26,6 +26,8 @@ impl Default for Limits {
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 4 << 20;
 pub const DEFAULT_MAX_SEGMENTS: usize = 20_000;
 pub const DEFAULT_NEAR_RADIUS: u32 = 3;
+/// Niceness of the threads that analyse stream batches (see `bulk`).
+pub const DEFAULT_BULK_NICE: i32 = 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
@@ -33,6 +35,9 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// No effect any more (was the Hamming radius of simhash matches).
     pub near_radius: u32,
+    /// Niceness steps of the bulk analysis threads below the process
+    /// (0: same priority).
+    pub bulk_nice: i32,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +46,7 @@ impl Default for EngineConfig {
             policy: Policy::default(),
             limits: Limits::default(),
             near_radius: DEFAULT_NEAR_RADIUS,
+            bulk_nice: DEFAULT_BULK_NICE,
         }
     }
 }
@@ -74,6 +80,13 @@ pub struct EngineArgs {
     /// Most segments accepted in one document.
     #[arg(long, env = "CHAFF_MAX_SEGMENTS", default_value_t = DEFAULT_MAX_SEGMENTS)]
     pub max_segments: usize,
+    /// Niceness steps (0..19) below the process's priority at which the
+    /// threads analysing stream batches run, so that unary calls get the
+    /// cores first; 0 runs them at the process's priority (Linux only;
+    /// elsewhere no effect).
+    #[arg(long, env = "CHAFF_BULK_NICE", default_value_t = DEFAULT_BULK_NICE,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub bulk_nice: i32,
 }
 
 impl EngineArgs {
@@ -90,6 +103,7 @@ impl EngineArgs {
                 max_segments: self.max_segments,
             },
             near_radius: self.near_radius,
+            bulk_nice: self.bulk_nice,
         }
     }
 }
@@ -130,6 +144,14 @@ pub struct ServeArgs {
     /// On SIGTERM or ctrl-c, how long in-flight calls may take to finish.
     #[arg(long, env = "CHAFF_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+    /// Unary calls running at once; more wait (see --queue-timeout). 0: no
+    /// limit. Streams are not counted (each runs one batch at a time).
+    #[arg(long, env = "CHAFF_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
+    /// How long a unary call over --max-in-flight waits for a place before
+    /// it is refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CHAFF_QUEUE_TIMEOUT", default_value = "100ms", value_parser = parse_duration)]
+    pub queue_timeout: Duration,
     #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]
@@ -137,6 +159,11 @@ pub struct ServeArgs {
 }
 
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
+/// Default of --max-in-flight: enough for ingests waiting on a commit to
+/// keep the cores busy, few enough that a full queue drains in well under
+/// a second.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// "10s", "500ms", "2m" or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -179,5 +206,55 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3h").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn serve_args(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("chaff").chain(args.iter().copied())).map(|c| c.serve)
+    }
+
+    #[test]
+    fn scheduling_flags() {
+        let a = serve_args(&[
+            "--max-in-flight",
+            "8",
+            "--queue-timeout",
+            "20ms",
+            "--bulk-nice",
+            "19",
+        ])
+        .unwrap();
+        assert_eq!(a.max_in_flight, 8);
+        assert_eq!(a.queue_timeout, Duration::from_millis(20));
+        assert_eq!(a.engine.config().bulk_nice, 19);
+        let off = serve_args(&["--max-in-flight", "0", "--bulk-nice", "0"]).unwrap();
+        assert_eq!((off.max_in_flight, off.engine.bulk_nice), (0, 0));
+        assert!(serve_args(&["--bulk-nice", "20"]).is_err());
+        assert!(serve_args(&["--bulk-nice", "-1"]).is_err());
+        assert!(serve_args(&["--queue-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn scheduling_defaults_match_the_documented_constants() {
+        // Unless the environment of this test run sets them.
+        let vars = [
+            "CHAFF_MAX_IN_FLIGHT",
+            "CHAFF_QUEUE_TIMEOUT",
+            "CHAFF_BULK_NICE",
+        ];
+        if vars.iter().any(|v| std::env::var_os(v).is_some()) {
+            return;
+        }
+        let a = serve_args(&[]).unwrap();
+        assert_eq!(a.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+        assert_eq!(a.queue_timeout, DEFAULT_QUEUE_TIMEOUT);
+        assert_eq!(a.engine.config().bulk_nice, DEFAULT_BULK_NICE);
+        assert_eq!(EngineConfig::default().bulk_nice, DEFAULT_BULK_NICE);
     }
 }

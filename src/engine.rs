@@ -9,14 +9,16 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tracing::{info, warn};
 
+use crate::bulk::BulkPool;
 use crate::classify::{self, classify, lone_quotes_are_editorial, Label, MatchKind, Signals};
 use crate::cluster::{Cluster, ClusterId, ClusterView, Clusters, DocIdx, Member, SourceIdx};
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, Limits};
 use crate::doc_ids::DocIds;
 use crate::document::{Document, Prepared};
 use crate::error::{Error, Result};
@@ -45,6 +47,8 @@ pub struct Engine {
     config: EngineConfig,
     state: RwLock<State>,
     store: Store,
+    /// Analyses batches; started on the first batch.
+    bulk: OnceLock<BulkPool>,
 }
 
 /// A document after the lock-free steps of the pipeline.
@@ -166,6 +170,7 @@ impl Engine {
             config,
             state: RwLock::new(state),
             store,
+            bulk: OnceLock::new(),
         })
     }
 
@@ -250,6 +255,15 @@ impl Engine {
         let a = self.analyze(doc, time::now())?;
         let state = self.read();
         Ok(state.dry_run(&a, &self.config))
+    }
+
+    /// Dry-runs documents as bulk work (see [`Engine::ingest_batch`]); the
+    /// read lock is taken per document, so writers wait for one at most.
+    pub fn dry_run_batch(&self, docs: Vec<Document>) -> Vec<Result<DocumentLabels>> {
+        self.analyze_all(docs, time::now())
+            .into_iter()
+            .map(|a| Ok(self.read().dry_run(&a?, &self.config)))
+            .collect()
     }
 
     /// What the page alone shows about each segment of `doc`, as the
@@ -415,42 +429,45 @@ impl Engine {
         self.store.close();
     }
 
-    /// Analyses a batch on all cores: the lock-free steps (HTML parsing
-    /// most of all) are most of an ingest's cost.
+    /// Analyses a batch on the bulk pool (all cores, lowered priority): the
+    /// lock-free steps (HTML parsing most of all) are most of an ingest's
+    /// cost. A single document is analysed on the caller's thread, at the
+    /// caller's priority: that is an interactive call.
     fn analyze_all(&self, docs: Vec<Document>, now: Micros) -> Vec<Result<Analysis>> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads < 2 || docs.len() < 2 {
+        let pool = if docs.len() < 2 {
+            None
+        } else {
+            self.bulk_pool()
+        };
+        let Some(pool) = pool else {
             return docs.into_iter().map(|d| self.analyze(d, now)).collect();
+        };
+        let limits = self.config.limits;
+        pool.map(docs, move |d| Engine::analyze_with(&limits, d, now))
+    }
+
+    fn bulk_pool(&self) -> Option<&BulkPool> {
+        if let Some(p) = self.bulk.get() {
+            return Some(p);
         }
-        let chunk = docs.len().div_ceil(threads);
-        let mut docs = docs;
-        let mut chunks = Vec::new();
-        while docs.len() > chunk {
-            let rest = docs.split_off(chunk);
-            chunks.push(std::mem::replace(&mut docs, rest));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match BulkPool::new(threads, self.config.bulk_nice) {
+            // A pool started by a concurrent caller wins; ours is dropped.
+            Ok(p) => Some(self.bulk.get_or_init(|| p)),
+            Err(e) => {
+                warn!(error = %e, "cannot start the bulk pool; analysing on the caller's thread");
+                None
+            }
         }
-        chunks.push(docs);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
-                .into_iter()
-                .map(|c| {
-                    scope.spawn(move || {
-                        c.into_iter()
-                            .map(|d| self.analyze(d, now))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("analysis thread panicked"))
-                .collect()
-        })
+    }
+
+    fn analyze(&self, doc: Document, now: Micros) -> Result<Analysis> {
+        Engine::analyze_with(&self.config.limits, doc, now)
     }
 
     /// The lock-free steps: validate, segment, normalise, fingerprint.
-    fn analyze(&self, doc: Document, now: Micros) -> Result<Analysis> {
-        let doc = doc.prepare(&self.config.limits, now)?;
+    fn analyze_with(limits: &Limits, doc: Document, now: Micros) -> Result<Analysis> {
+        let doc = doc.prepare(limits, now)?;
         let spans = match &doc.paragraph_spans {
             Some(p) => split_paragraphs(&doc.text, p),
             None => split_text(&doc.text),
@@ -461,12 +478,12 @@ impl Engine {
                 doc.id
             )));
         }
-        if spans.len() > self.config.limits.max_segments {
+        if spans.len() > limits.max_segments {
             return Err(Error::limit(format!(
                 "document {:?} has {} segments; the limit is {} (split it or raise --max-segments)",
                 doc.id,
                 spans.len(),
-                self.config.limits.max_segments
+                limits.max_segments
             )));
         }
         let mut norm = Normalized::default();

@@ -18,6 +18,9 @@ pub enum Error {
     /// The engine is shutting down or a worker died.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Too many calls in flight; the caller may retry later.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
 }
 
 impl Error {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::codec::CompressionEncoding;
@@ -27,7 +27,7 @@ use crate::proto::v1::chaff_server::{Chaff, ChaffServer};
 pub fn status(e: &Error) -> Status {
     let code = match e {
         Error::InvalidArgument(_) => Code::InvalidArgument,
-        Error::LimitExceeded(_) => Code::ResourceExhausted,
+        Error::LimitExceeded(_) | Error::Overloaded(_) => Code::ResourceExhausted,
         Error::NotFound(_) => Code::NotFound,
         Error::Store(crate::store::StoreError::Corrupt { .. }) => Code::DataLoss,
         Error::Store(_) | Error::Unavailable(_) => Code::Unavailable,
@@ -35,26 +35,111 @@ pub fn status(e: &Error) -> Status {
     Status::new(code, e.to_string())
 }
 
+/// Admission of unary calls: at most `max_in_flight` run at once (0: no
+/// limit); a call beyond them waits up to `queue_timeout` for a place and is
+/// then refused with RESOURCE_EXHAUSTED, so that an overload is answered at
+/// once instead of growing a queue in which every call misses its deadline.
+/// Clones share the places.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    places: Option<Arc<Semaphore>>,
+    max_in_flight: usize,
+    queue_timeout: Duration,
+}
+
+/// A unary call's place; given back when dropped.
+#[derive(Debug)]
+pub struct Place {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission::new(
+            crate::config::DEFAULT_MAX_IN_FLIGHT,
+            crate::config::DEFAULT_QUEUE_TIMEOUT,
+        )
+    }
+}
+
+impl Admission {
+    pub fn new(max_in_flight: usize, queue_timeout: Duration) -> Admission {
+        Admission {
+            places: (max_in_flight > 0).then(|| Arc::new(Semaphore::new(max_in_flight))),
+            max_in_flight,
+            queue_timeout,
+        }
+    }
+
+    /// A place now, if one is free.
+    pub fn try_admit(&self) -> Option<Place> {
+        match &self.places {
+            None => Some(Place { _permit: None }),
+            Some(p) => p
+                .clone()
+                .try_acquire_owned()
+                .ok()
+                .map(|p| Place { _permit: Some(p) }),
+        }
+    }
+
+    /// A place within the queue timeout, or [`Error::Overloaded`].
+    pub async fn admit(&self) -> crate::Result<Place> {
+        if let Some(p) = self.try_admit() {
+            return Ok(p);
+        }
+        let places = self
+            .places
+            .clone()
+            .expect("an unlimited admission always admits");
+        let wait = self.queue_timeout;
+        match tokio::time::timeout(wait, places.acquire_owned()).await {
+            Ok(Ok(p)) => Ok(Place { _permit: Some(p) }),
+            // Ok(Err): closed, which this semaphore never is.
+            Ok(Err(_)) | Err(_) => {
+                debug!(
+                    max_in_flight = self.max_in_flight,
+                    waited_ms = wait.as_millis() as u64,
+                    "unary call refused: server busy"
+                );
+                Err(Error::Overloaded(format!(
+                    "{} calls are in flight and none ended within {} ms; retry with backoff",
+                    self.max_in_flight,
+                    wait.as_millis()
+                )))
+            }
+        }
+    }
+}
+
 pub struct ChaffService {
     engine: Arc<Engine>,
+    admission: Admission,
 }
 
 impl ChaffService {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        ChaffService { engine }
+    pub fn new(engine: Arc<Engine>, admission: Admission) -> Self {
+        ChaffService { engine, admission }
     }
 
-    /// Runs a blocking engine call off the async workers.
+    /// Runs a blocking engine call off the async workers, once admitted.
     async fn run<T, F>(&self, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Engine) -> crate::Result<T> + Send + 'static,
     {
+        let place = self.admission.admit().await.map_err(|e| status(&e))?;
         let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || f(&engine))
-            .await
-            .map_err(|e| Status::internal(format!("worker failed: {e}")))?
-            .map_err(|e| status(&e))
+        // The place is held until the work is done, even if the caller
+        // gives up on the call meanwhile: the work goes on regardless.
+        tokio::task::spawn_blocking(move || {
+            let r = f(&engine);
+            drop(place);
+            r
+        })
+        .await
+        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
+        .map_err(|e| status(&e))
     }
 }
 
@@ -251,7 +336,7 @@ async fn analyze_batch(
             .collect();
         let valid: Vec<_> = converted.into_iter().filter_map(Result::ok).collect();
         let labelled = if dry {
-            valid.into_iter().map(|d| engine.dry_run(d)).collect()
+            engine.dry_run_batch(valid)
         } else {
             engine.ingest_batch(valid)
         };
@@ -289,6 +374,7 @@ async fn analyze_batch(
 pub struct ServeOptions {
     pub max_message_bytes: usize,
     pub drain_timeout: Duration,
+    pub admission: Admission,
 }
 
 /// Serves until `shutdown` resolves, then stops taking calls, gives the
@@ -310,7 +396,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let chaff = ChaffServer::new(ChaffService::new(engine.clone()))
+    let chaff = ChaffServer::new(ChaffService::new(engine.clone(), opts.admission.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Gzip)

@@ -372,3 +372,51 @@ fn a_market_report_whose_figures_change_is_editorial_its_fixed_notice_boilerplat
         assert_eq!(l[3], Label::Boilerplate, "m{i}: {l:?}");
     }
 }
+
+#[test]
+fn a_dry_run_batch_labels_as_dry_runs_one_by_one_at_any_bulk_priority() {
+    for bulk_nice in [0, 19] {
+        let config = EngineConfig {
+            bulk_nice,
+            ..EngineConfig::default()
+        };
+        let e = Engine::ephemeral(config).unwrap();
+        for i in 0..4u64 {
+            let mut p = article(i, 3);
+            p.extend(appeal(0));
+            e.ingest(text_doc(
+                &format!("a{i}"),
+                "outlet.example",
+                i as i64,
+                &p.join("\n\n"),
+            ))
+            .unwrap();
+        }
+        let mut docs: Vec<Document> = (10..50u64)
+            .map(|i| {
+                let mut p = article(i, 2);
+                p.extend(appeal(1));
+                text_doc(
+                    &format!("b{i}"),
+                    "outlet.example",
+                    i as i64,
+                    &p.join("\n\n"),
+                )
+            })
+            .collect();
+        docs.insert(7, text_doc("empty", "outlet.example", 7, ""));
+        let expected: Vec<_> = docs.iter().map(|d| e.dry_run(d.clone())).collect();
+        let got = e.dry_run_batch(docs);
+        assert_eq!(got.len(), expected.len());
+        for (g, x) in got.iter().zip(&expected) {
+            match (g, x) {
+                (Ok(g), Ok(x)) => assert_eq!(g, x),
+                (Err(g), Err(x)) => assert_eq!(g.to_string(), x.to_string()),
+                _ => panic!("{g:?} vs {x:?}"),
+            }
+        }
+        assert!(got[7].is_err());
+        // Nothing was added.
+        assert_eq!(e.stats().documents, 4);
+    }
+}

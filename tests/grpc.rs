@@ -2,9 +2,12 @@
 
 mod common;
 
+use std::time::Duration;
+
 use chaff::config::EngineConfig;
 use chaff::proto::v1 as pb;
 use chaff::proto::v1::chaff_client::ChaffClient;
+use chaff::server::Admission;
 use common::fixtures::{appeal, article, republish};
 use common::{doc, get, ingest, labels, ts, TestServer};
 use pb::Label::{Boilerplate, Editorial, Syndicated};
@@ -843,5 +846,87 @@ async fn wire_attribution_lines_are_not_editorial() {
         assert_eq!(labels(&l)[..3], [Syndicated; 3], "p{i}");
         assert_eq!(labels(&l)[3..], [Boilerplate; 2], "p{i}: {l:?}");
     }
+    server.stop().await;
+}
+
+fn analyze_request(id: &str, mode: pb::Mode) -> pb::AnalyzeRequest {
+    pb::AnalyzeRequest {
+        document: Some(doc(id, OUTLET, T0, &outlet_article(0, 0))),
+        mode: mode as i32,
+    }
+}
+
+#[tokio::test]
+async fn a_unary_call_over_the_in_flight_limit_is_refused_with_resource_exhausted() {
+    let admission = Admission::new(1, Duration::ZERO);
+    let server =
+        TestServer::start_admitting(EngineConfig::default(), 4 << 20, admission.clone()).await;
+    let mut c = server.client().await;
+    let held = admission.try_admit().expect("the one place is free");
+    for mode in [pb::Mode::Ingest, pb::Mode::DryRun] {
+        let err = c.analyze(analyze_request("a0", mode)).await.unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+        assert!(err.message().contains("retry"), "{}", err.message());
+    }
+    let err = c.stats(pb::StatsRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    // A stream is not a unary call: it is served while the place is taken.
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(pb::AnalyzeStreamRequest {
+        documents: vec![doc("s0", OUTLET, T0, &outlet_article(1, 0))],
+        mode: pb::Mode::Ingest as i32,
+    })
+    .await
+    .unwrap();
+    drop(tx);
+    let mut out = c
+        .analyze_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("stream")
+        .into_inner();
+    let batch = out.message().await.expect("batch").expect("one batch");
+    assert!(matches!(
+        batch.results[0].outcome,
+        Some(pb::document_result::Outcome::Labels(_))
+    ));
+    // Nothing of the refused calls was ingested; once the place is free
+    // the same call goes through.
+    drop(held);
+    ingest(&mut c, doc("a0", OUTLET, T0, &outlet_article(0, 0))).await;
+    let s = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
+    assert_eq!(s.documents, 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_unary_call_over_the_limit_waits_for_a_place_within_the_queue_timeout() {
+    let admission = Admission::new(1, Duration::from_secs(60));
+    let server =
+        TestServer::start_admitting(EngineConfig::default(), 4 << 20, admission.clone()).await;
+    let mut c = server.client().await;
+    let held = admission.try_admit().expect("the one place is free");
+    let call =
+        tokio::spawn(async move { c.analyze(analyze_request("a0", pb::Mode::DryRun)).await });
+    // The call queues for the place (it cannot finish without it) ...
+    tokio::task::yield_now().await;
+    assert!(!call.is_finished());
+    // ... and is answered once the place is given back.
+    drop(held);
+    let labels = call.await.unwrap().expect("admitted").into_inner().labels;
+    assert_eq!(labels.expect("labels").segments.len(), 7);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn no_in_flight_limit_admits_every_call() {
+    let admission = Admission::new(0, Duration::ZERO);
+    let _places: Vec<_> = (0..1000)
+        .map(|_| admission.try_admit().expect("unlimited"))
+        .collect();
+    let server = TestServer::start_admitting(EngineConfig::default(), 4 << 20, admission).await;
+    let mut c = server.client().await;
+    c.analyze(analyze_request("a0", pb::Mode::DryRun))
+        .await
+        .expect("admitted");
     server.stop().await;
 }

@@ -246,6 +246,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         let opts = ServeOptions {
             max_message_bytes: a.max_message_bytes,
             drain_timeout: a.drain_timeout,
+            admission: server::Admission::new(a.max_in_flight, a.queue_timeout),
         };
         server::serve(engine, listener, opts, server::shutdown_signal()).await
     })

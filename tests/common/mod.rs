@@ -8,7 +8,7 @@ use std::time::Duration;
 use chaff::config::EngineConfig;
 use chaff::proto::v1 as pb;
 use chaff::proto::v1::chaff_client::ChaffClient;
-use chaff::server::{serve, ServeOptions};
+use chaff::server::{serve, Admission, ServeOptions};
 use chaff::Engine;
 use prost_types::Timestamp;
 use tokio::sync::oneshot;
@@ -29,6 +29,15 @@ impl TestServer {
     }
 
     pub async fn start_with(config: EngineConfig, max_message_bytes: usize) -> TestServer {
+        Self::start_admitting(config, max_message_bytes, Admission::default()).await
+    }
+
+    /// With the given admission of unary calls (shared with the caller).
+    pub async fn start_admitting(
+        config: EngineConfig,
+        max_message_bytes: usize,
+        admission: Admission,
+    ) -> TestServer {
         let engine = Arc::new(Engine::ephemeral(config).expect("engine"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -38,6 +47,7 @@ impl TestServer {
         let opts = ServeOptions {
             max_message_bytes,
             drain_timeout: Duration::from_secs(5),
+            admission,
         };
         let handle = tokio::spawn(serve(engine, listener, opts, async {
             let _ = stopped.await;
