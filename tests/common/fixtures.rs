@@ -67,10 +67,14 @@ pub fn article(seed: u64, n: usize) -> Vec<String> {
 /// 3 with one sentence dropped.
 pub fn appeal(v: usize) -> Vec<String> {
     let date = if v == 1 { "14 June 2025" } else { "3 May 2025" };
+    // Variant 2 rewords the last sentence (three word edits). Replacing it
+    // whole ("Nobody edits our work but us.", bigram Jaccard 0.63) is at the
+    // sketch check's edge (18 of 32 positions, about 20 expected): such a
+    // copy is matched about five times in six, so a test of it is a draw.
     let second = if v == 2 {
         "Every contribution, however big or small, powers reporting that holds the powerful to account. \
          Our journalists travel to places others ignore and stay until the story is told. \
-         Nobody edits our work but us."
+         No billionaire or shareholder ever tells us what we write."
     } else {
         "Every contribution, however big or small, powers reporting that holds the powerful to account. \
          Our journalists travel to places others ignore and stay until the story is told. \
