@@ -78,6 +78,8 @@ pub struct Header {
     /// Live documents, a cheap second check against the store.
     pub documents: u64,
     pub body_len: u64,
+    /// xxh3 of the frames' checksums in order: covers every body byte
+    /// without hashing the body twice.
     pub body_xxh3: u64,
 }
 
@@ -180,10 +182,11 @@ impl Writer {
             return Ok(());
         }
         let len = u32::try_from(self.buf.len()).expect("frames are small");
+        let sum = xxh3_64(&self.buf).to_le_bytes();
         self.file.write_all(&len.to_le_bytes())?;
-        self.file.write_all(&xxh3_64(&self.buf).to_le_bytes())?;
+        self.file.write_all(&sum)?;
         self.file.write_all(&self.buf)?;
-        self.body.update(&self.buf);
+        self.body.update(&sum);
         self.body_len += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -262,7 +265,7 @@ impl Reader {
             });
         }
         self.offset += 12 + len as u64;
-        self.body.update(&self.frame);
+        self.body.update(&head[4..]);
         self.body_len += len as u64;
         self.pos = 0;
         Ok(true)
@@ -270,21 +273,33 @@ impl Reader {
 
     /// The next `n` bytes of the current frame (loading the next one if
     /// this one is used up).
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&[u8]> {
-        if n == 0 {
-            return Ok(&[]);
-        }
-        if self.pos == self.frame.len() && !self.next_frame()? {
-            return Err(SnapshotError::Truncated);
-        }
         if self.frame.len() - self.pos < n {
-            return Err(SnapshotError::invalid("value spans frames"));
+            self.refill(n)?;
         }
         let b = &self.frame[self.pos..self.pos + n];
         self.pos += n;
         Ok(b)
     }
 
+    /// Moves to the next frame, which must hold `n` more bytes.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, n: usize) -> Result<()> {
+        if self.pos != self.frame.len() {
+            return Err(SnapshotError::invalid("value spans frames"));
+        }
+        if !self.next_frame()? {
+            return Err(SnapshotError::Truncated);
+        }
+        if self.frame.len() < n {
+            return Err(SnapshotError::invalid("value spans frames"));
+        }
+        Ok(())
+    }
+
+    #[inline]
     pub fn get<T: Fixed>(&mut self) -> Result<T> {
         self.take(T::SIZE).map(T::get)
     }
