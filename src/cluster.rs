@@ -419,7 +419,7 @@ const MANY: u8 = 2;
 impl Clusters {
     /// Every cluster as it is (members, counts, earliest, representative).
     pub fn save(&self, w: &mut Writer) -> io::Result<()> {
-        w.len(self.slots.len())?;
+        w.length(self.slots.len())?;
         for c in &self.slots {
             match &c.0 {
                 Repr::Empty => w.put(EMPTY)?,
@@ -435,7 +435,7 @@ impl Clusters {
                 }
                 Repr::Many(m) => {
                     w.put(MANY)?;
-                    w.len(m.members.len())?;
+                    w.length(m.members.len())?;
                     for (member, n) in &m.members {
                         member.save(w)?;
                         w.put(*n)?;
@@ -468,7 +468,7 @@ impl Clusters {
     }
 
     pub fn load(r: &mut Reader) -> SnapResult<Clusters> {
-        let n = r.len(1)?;
+        let n = r.length(1)?;
         let mut slots = Vec::with_capacity(n);
         let mut live = 0;
         for _ in 0..n {
@@ -480,7 +480,7 @@ impl Clusters {
                     representative: r.get()?,
                 },
                 MANY => {
-                    let k = r.len(28)?;
+                    let k = r.length(28)?;
                     let mut members = Vec::with_capacity(k);
                     for _ in 0..k {
                         members.push((Member::load(r)?, r.get()?));

@@ -823,12 +823,12 @@ impl State {
     fn save(&self, index: &SketchIndex, w: &mut snapshot::Writer) -> io::Result<()> {
         w.put(self.seq)?;
         w.put(self.segments)?;
-        w.len(self.sources.len())?;
+        w.length(self.sources.len())?;
         for s in &self.sources {
             w.str(s)?;
         }
         w.slice(&self.source_docs)?;
-        w.len(self.docs.len())?;
+        w.length(self.docs.len())?;
         for d in &self.docs {
             let Some(d) = d else {
                 w.put(0u8)?;
@@ -840,7 +840,7 @@ impl State {
             w.str(&d.url)?;
             w.put(d.published_at)?;
             w.put(d.seq)?;
-            w.len(d.segments.len())?;
+            w.length(d.segments.len())?;
             for s in d.segments.iter() {
                 w.put(s.exact)?;
                 w.put(s.span.start)?;
@@ -863,7 +863,7 @@ impl State {
         let mut state = State::new();
         state.seq = r.get()?;
         state.segments = r.get()?;
-        let n = r.len(8)?;
+        let n = r.length(8)?;
         for _ in 0..n {
             let s = r.string()?;
             let idx = state.sources.len() as SourceIdx;
@@ -878,7 +878,7 @@ impl State {
                 "source counts disagree with sources",
             ));
         }
-        let n = r.len(1)?;
+        let n = r.length(1)?;
         state.docs.reserve_exact(n);
         let mut live = 0;
         let mut segments = 0u64;
@@ -892,7 +892,7 @@ impl State {
             let url = r.boxed_str()?;
             let published_at = r.get()?;
             let seq = r.get()?;
-            let k = r.len(32)?;
+            let k = r.length(32)?;
             let mut recs = Vec::with_capacity(k);
             for _ in 0..k {
                 let exact = r.get()?;

@@ -394,16 +394,16 @@ impl Patterns {
     /// depend on the order documents came and went, so nothing is
     /// re-derived on load).
     pub fn save(&self, w: &mut Writer) -> io::Result<()> {
-        w.len(self.heads.len())?;
+        w.length(self.heads.len())?;
         for (&(source, head), &n) in &self.heads {
             w.put(source)?;
             w.put(head)?;
             w.put(n)?;
         }
-        w.len(self.headlines.len())?;
+        w.length(self.headlines.len())?;
         for (&cluster, list) in &self.headlines {
             w.put(cluster)?;
-            w.len(list.len())?;
+            w.length(list.len())?;
             for h in list {
                 w.put(h.doc)?;
                 w.put(h.source)?;
@@ -411,18 +411,18 @@ impl Patterns {
                 w.put(h.precedence.1)?;
             }
         }
-        w.len(self.numbers.len())?;
+        w.length(self.numbers.len())?;
         for (&cluster, n) in &self.numbers {
             w.put(cluster)?;
             w.put(n.first)?;
             w.put(n.members)?;
             w.put(n.differ)?;
         }
-        w.len(self.docs.len())?;
+        w.length(self.docs.len())?;
         for (&doc, e) in &self.docs {
             w.put(doc)?;
             w.put(e.source)?;
-            w.len(e.patterns.segments.len())?;
+            w.length(e.patterns.segments.len())?;
             for (p, &c) in e.patterns.segments.iter().zip(e.clusters.iter()) {
                 w.put(p.ordinal)?;
                 w.put(p.head)?;
@@ -436,16 +436,16 @@ impl Patterns {
     }
 
     pub fn load(r: &mut Reader) -> SnapResult<Patterns> {
-        let n = r.len(16)?;
+        let n = r.length(16)?;
         let mut heads = HashMap::with_capacity(n);
         for _ in 0..n {
             heads.insert((r.get()?, r.get()?), r.get()?);
         }
-        let n = r.len(16)?;
+        let n = r.length(16)?;
         let mut headlines = HashMap::with_capacity(n);
         for _ in 0..n {
             let cluster: ClusterId = r.get()?;
-            let k = r.len(24)?;
+            let k = r.length(24)?;
             let mut list = Vec::with_capacity(k);
             for _ in 0..k {
                 list.push(Headline {
@@ -456,7 +456,7 @@ impl Patterns {
             }
             headlines.insert(cluster, list);
         }
-        let n = r.len(24)?;
+        let n = r.length(24)?;
         let mut numbers = HashMap::with_capacity(n);
         for _ in 0..n {
             let cluster: ClusterId = r.get()?;
@@ -469,12 +469,12 @@ impl Patterns {
                 },
             );
         }
-        let n = r.len(16)?;
+        let n = r.length(16)?;
         let mut docs = HashMap::with_capacity(n);
         for _ in 0..n {
             let doc: DocIdx = r.get()?;
             let source: SourceIdx = r.get()?;
-            let k = r.len(30)?;
+            let k = r.length(30)?;
             let mut segments = Vec::with_capacity(k);
             let mut clusters = Vec::with_capacity(k);
             for _ in 0..k {

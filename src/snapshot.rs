@@ -205,12 +205,12 @@ impl Writer {
     }
 
     /// A length (as u64).
-    pub fn len(&mut self, n: usize) -> io::Result<()> {
+    pub fn length(&mut self, n: usize) -> io::Result<()> {
         self.put(n as u64)
     }
 
     pub fn str(&mut self, s: &str) -> io::Result<()> {
-        self.len(s.len())?;
+        self.length(s.len())?;
         // Strings are short; a long one makes one large frame, still fine.
         self.buf.extend_from_slice(s.as_bytes());
         self.maybe_frame()
@@ -218,7 +218,7 @@ impl Writer {
 
     /// A length-prefixed array.
     pub fn slice<T: Fixed + Copy>(&mut self, v: &[T]) -> io::Result<()> {
-        self.len(v.len())?;
+        self.length(v.len())?;
         for chunk in v.chunks(FRAME / T::SIZE.max(1)) {
             for x in chunk {
                 x.put(&mut self.buf);
@@ -304,10 +304,10 @@ impl Reader {
         self.take(T::SIZE).map(T::get)
     }
 
-    /// A length written by [`Writer::len`], checked against what is left
+    /// A length written by [`Writer::length`], checked against what is left
     /// of the body for items of at least `min_size` bytes (a wrong length
     /// must not allocate the machine away).
-    pub fn len(&mut self, min_size: usize) -> Result<usize> {
+    pub fn length(&mut self, min_size: usize) -> Result<usize> {
         let n: u64 = self.get()?;
         let left = self.header.body_len - self.body_len + (self.frame.len() - self.pos) as u64;
         if n.saturating_mul(min_size as u64) > left {
@@ -319,14 +319,14 @@ impl Reader {
     }
 
     pub fn string(&mut self) -> Result<String> {
-        let n = self.len(1)?;
+        let n = self.length(1)?;
         let b = self.take(n)?;
         String::from_utf8(b.to_vec()).map_err(|_| SnapshotError::invalid("string is not utf-8"))
     }
 
     /// As [`Reader::string`], boxed without spare capacity.
     pub fn boxed_str(&mut self) -> Result<Box<str>> {
-        let n = self.len(1)?;
+        let n = self.length(1)?;
         let b = self.take(n)?;
         std::str::from_utf8(b)
             .map(Box::from)
@@ -335,7 +335,7 @@ impl Reader {
 
     /// A length-prefixed array written by [`Writer::slice`].
     pub fn vec<T: Fixed>(&mut self) -> Result<Vec<T>> {
-        let n = self.len(T::SIZE)?;
+        let n = self.length(T::SIZE)?;
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
             if self.pos == self.frame.len() && !self.next_frame()? {
