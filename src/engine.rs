@@ -24,8 +24,10 @@ use crate::config::{EngineConfig, Limits};
 use crate::doc_ids::DocIds;
 use crate::document::{Document, Prepared};
 use crate::error::{Error, Result};
-use crate::fingerprint::{fingerprint, Fingerprint, Sketch, MIN_NEAR_TOKENS, SKETCH_VERSION};
-use crate::index::{SegmentIndex, SketchIndex};
+use crate::fingerprint::{
+    fingerprint, Fingerprint, Sketch, BANDS, MIN_NEAR_TOKENS, SKETCH_LEN, SKETCH_VERSION,
+};
+use crate::index::{SegmentIndex, SketchIndex, MAX_BUCKET};
 use crate::labels::{
     ClusterInfo, ClusterPage, ClusterQuery, DocumentLabels, Occurrence, SegmentLabel, SourceCount,
     Stats, Summary,
@@ -548,13 +550,13 @@ impl Engine {
         }
         let started = Instant::now();
         let documents = state.ids.len() as u64;
-        let written = snapshot::save(
-            dir,
-            generation.store_id,
-            generation.generation,
+        let expect = snapshot::Expect {
+            params: snapshot_params(),
+            store_id: generation.store_id,
+            generation: generation.generation,
             documents,
-            |w| state.save(index, w),
-        );
+        };
+        let written = snapshot::save(dir, expect, |w| state.save(index, w));
         match written {
             Ok(bytes) => info!(
                 bytes,
@@ -807,7 +809,13 @@ impl State {
         generation: Generation,
         documents: u64,
     ) -> Result<State, SnapshotError> {
-        let mut r = snapshot::open(dir, generation.store_id, generation.generation, documents)?;
+        let expect = snapshot::Expect {
+            params: snapshot_params(),
+            store_id: generation.store_id,
+            generation: generation.generation,
+            documents,
+        };
+        let mut r = snapshot::open(dir, expect)?;
         let state = State::load_snapshot(&mut r)?;
         r.finish()?;
         if state.ids.len() as u64 != documents {
@@ -1407,6 +1415,16 @@ impl State {
         let s = d.segments.get(ordinal as usize)?;
         Some((d.id.to_string(), s.span.start, s.span.end))
     }
+}
+
+/// The build-time parameters a snapshot's index depends on: a snapshot
+/// of sketches computed otherwise is not used (a replay recomputes them).
+/// No runtime setting enters the state.
+fn snapshot_params() -> u32 {
+    let p = format!(
+        "sketch {SKETCH_VERSION} len {SKETCH_LEN} bands {BANDS} bucket {MAX_BUCKET} near {MIN_NEAR_TOKENS}"
+    );
+    xxhash_rust::xxh3::xxh3_64(p.as_bytes()) as u32
 }
 
 fn match_code(m: MatchKind) -> u8 {

@@ -46,6 +46,8 @@ pub enum SnapshotError {
     HeaderChecksum,
     #[error("snapshot is of another store")]
     OtherStore,
+    #[error("snapshot was written with other fingerprint parameters")]
+    Params,
     #[error("snapshot is of store generation {snapshot}, the store is at {store}")]
     Stale { snapshot: u64, store: u64 },
     #[error("snapshot holds {snapshot} documents, the store {store}")]
@@ -71,7 +73,10 @@ pub type Result<T, E = SnapshotError> = std::result::Result<T, E>;
 /// What the header promises about the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
-    /// The store's random id (see `Store::identity`).
+    /// What the state was computed with that is fixed at build time
+    /// (fingerprint parameters); the caller defines it.
+    pub params: u32,
+    /// The store's random id (kept in the store's meta table).
     pub store_id: u64,
     /// The store's commit generation the state reflects.
     pub generation: u64,
@@ -88,6 +93,7 @@ impl Header {
         let mut h = [0u8; HEADER_LEN];
         h[..8].copy_from_slice(MAGIC);
         h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        h[12..16].copy_from_slice(&self.params.to_le_bytes());
         h[16..24].copy_from_slice(&self.store_id.to_le_bytes());
         h[24..32].copy_from_slice(&self.generation.to_le_bytes());
         h[32..40].copy_from_slice(&self.documents.to_le_bytes());
@@ -111,6 +117,7 @@ impl Header {
             return Err(SnapshotError::HeaderChecksum);
         }
         Ok(Header {
+            params: u32::from_le_bytes(h[12..16].try_into().expect("4 bytes")),
             store_id: u64_at(16),
             generation: u64_at(24),
             documents: u64_at(32),
@@ -382,9 +389,7 @@ pub fn path(dir: &Path) -> PathBuf {
 /// Returns the file's size.
 pub fn save(
     dir: &Path,
-    store_id: u64,
-    generation: u64,
-    documents: u64,
+    expect: Expect,
     body: impl FnOnce(&mut Writer) -> io::Result<()>,
 ) -> io::Result<u64> {
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
@@ -395,9 +400,10 @@ pub fn save(
         body(&mut w)?;
         w.frame()?;
         let header = Header {
-            store_id,
-            generation,
-            documents,
+            params: expect.params,
+            store_id: expect.store_id,
+            generation: expect.generation,
+            documents: expect.documents,
             body_len: w.body_len,
             body_xxh3: w.body.digest(),
         };
@@ -418,9 +424,23 @@ pub fn save(
     result
 }
 
-/// Opens the snapshot in `dir` if it is of store `store_id` at `generation`
-/// holding `documents` live documents.
-pub fn open(dir: &Path, store_id: u64, generation: u64, documents: u64) -> Result<Reader> {
+/// What a snapshot must have been written for to be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    pub params: u32,
+    pub store_id: u64,
+    pub generation: u64,
+    pub documents: u64,
+}
+
+/// Opens the snapshot in `dir` if its header matches `expect`.
+pub fn open(dir: &Path, expect: Expect) -> Result<Reader> {
+    let Expect {
+        params,
+        store_id,
+        generation,
+        documents,
+    } = expect;
     let file = match File::open(path(dir)) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(SnapshotError::Missing),
@@ -430,6 +450,9 @@ pub fn open(dir: &Path, store_id: u64, generation: u64, documents: u64) -> Resul
     let mut h = [0u8; HEADER_LEN];
     file.read_exact(&mut h).map_err(eof)?;
     let header = Header::decode(&h)?;
+    if header.params != params {
+        return Err(SnapshotError::Params);
+    }
     if header.store_id != store_id {
         return Err(SnapshotError::OtherStore);
     }
@@ -467,8 +490,17 @@ pub fn remove(dir: &Path) {
 mod tests {
     use super::*;
 
+    fn expect(generation: u64) -> Expect {
+        Expect {
+            params: 1,
+            store_id: 7,
+            generation,
+            documents: 3,
+        }
+    }
+
     fn write_sample(dir: &Path, generation: u64) {
-        save(dir, 7, generation, 3, |w| {
+        save(dir, expect(generation), |w| {
             w.put(5u32)?;
             w.str("héllo")?;
             w.slice(&(0..300_000u64).collect::<Vec<_>>())?;
@@ -479,7 +511,7 @@ mod tests {
     }
 
     fn read_sample(dir: &Path, generation: u64) -> Result<()> {
-        let mut r = open(dir, 7, generation, 3)?;
+        let mut r = open(dir, expect(generation))?;
         assert_eq!(r.get::<u32>()?, 5);
         assert_eq!(r.string()?, "héllo");
         let v: Vec<u64> = r.vec()?;
@@ -509,9 +541,21 @@ mod tests {
             read_sample(dir.path(), 10),
             Err(SnapshotError::Stale { .. })
         ));
+        let other = Expect {
+            store_id: 8,
+            ..expect(9)
+        };
         assert!(matches!(
-            open(dir.path(), 8, 9, 3),
+            open(dir.path(), other),
             Err(SnapshotError::OtherStore)
+        ));
+        let params = Expect {
+            params: 2,
+            ..expect(9)
+        };
+        assert!(matches!(
+            open(dir.path(), params),
+            Err(SnapshotError::Params)
         ));
         let file = path(dir.path());
         let bytes = std::fs::read(&file).unwrap();
