@@ -197,7 +197,8 @@ const OUTSIDER: DocIdx = DocIdx::MAX;
 const UNKNOWN_SOURCE: SourceIdx = SourceIdx::MAX;
 
 impl Engine {
-    /// Opens the store (`None`: in memory only) and rebuilds the index from it.
+    /// Opens the store (`None`: in memory only) and rebuilds the state from
+    /// it, or reads it from the snapshot when that is current (`snapshot`).
     pub fn open(config: EngineConfig, data_dir: Option<&Path>) -> Result<Engine> {
         Engine::open_with_cache(config, data_dir, crate::store::DEFAULT_CACHE_BYTES)
     }
