@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -1418,12 +1418,13 @@ impl State {
     }
 }
 
-/// The build-time parameters a snapshot's index depends on: a snapshot
-/// of sketches computed otherwise is not used (a replay recomputes them).
-/// No runtime setting enters the state.
+/// The build-time parameters a snapshot's state depends on: a snapshot
+/// of sketches computed otherwise, or written by another release, is not
+/// used (a replay recomputes them). No runtime setting enters the state.
 fn snapshot_params() -> u32 {
     let p = format!(
-        "sketch {SKETCH_VERSION} len {SKETCH_LEN} bands {BANDS} bucket {MAX_BUCKET} near {MIN_NEAR_TOKENS}"
+        "chaff {} sketch {SKETCH_VERSION} len {SKETCH_LEN} bands {BANDS} bucket {MAX_BUCKET} near {MIN_NEAR_TOKENS}",
+        env!("CARGO_PKG_VERSION")
     );
     xxhash_rust::xxh3::xxh3_64(p.as_bytes()) as u32
 }
