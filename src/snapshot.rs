@@ -46,7 +46,7 @@ pub enum SnapshotError {
     HeaderChecksum,
     #[error("snapshot is of another store")]
     OtherStore,
-    #[error("snapshot was written with other fingerprint parameters")]
+    #[error("snapshot was written by another release or with other fingerprint parameters")]
     Params,
     #[error("snapshot is of store generation {snapshot}, the store is at {store}")]
     Stale { snapshot: u64, store: u64 },
