@@ -4,6 +4,9 @@
 //! paragraph counts once, and re-ingesting a document id first removes its
 //! old membership, so re-crawls never inflate counts.
 
+use std::io;
+
+use crate::snapshot::{Reader, Result as SnapResult, SnapshotError, Writer};
 use crate::time::Micros;
 
 pub type ClusterId = u64;
@@ -388,6 +391,129 @@ impl Clusters {
             .enumerate()
             .filter(|(_, c)| !c.is_empty())
             .map(|(i, c)| (i as ClusterId + 1, c))
+    }
+}
+
+impl Member {
+    fn save(&self, w: &mut Writer) -> io::Result<()> {
+        w.put(self.doc)?;
+        w.put(self.source)?;
+        w.put(self.published_at)?;
+        w.put(self.seq)
+    }
+
+    fn load(r: &mut Reader) -> SnapResult<Member> {
+        Ok(Member {
+            doc: r.get()?,
+            source: r.get()?,
+            published_at: r.get()?,
+            seq: r.get()?,
+        })
+    }
+}
+
+const EMPTY: u8 = 0;
+const ONE: u8 = 1;
+const MANY: u8 = 2;
+
+impl Clusters {
+    /// Every cluster as it is (members, counts, earliest, representative).
+    pub fn save(&self, w: &mut Writer) -> io::Result<()> {
+        w.length(self.slots.len())?;
+        for c in &self.slots {
+            match &c.0 {
+                Repr::Empty => w.put(EMPTY)?,
+                Repr::One {
+                    member,
+                    segments,
+                    representative,
+                } => {
+                    w.put(ONE)?;
+                    member.save(w)?;
+                    w.put(*segments)?;
+                    w.put(*representative)?;
+                }
+                Repr::Many(m) => {
+                    w.put(MANY)?;
+                    w.length(m.members.len())?;
+                    for (member, n) in &m.members {
+                        member.save(w)?;
+                        w.put(*n)?;
+                    }
+                    w.slice(
+                        &m.per_source
+                            .iter()
+                            .map(|&(s, n)| [s, n])
+                            .collect::<Vec<_>>(),
+                    )?;
+                    match &m.earliest {
+                        Some(e) => {
+                            w.put(1u8)?;
+                            e.save(w)?;
+                        }
+                        None => w.put(0u8)?,
+                    }
+                    match m.representative {
+                        Some((d, o)) => {
+                            w.put(1u8)?;
+                            w.put(d)?;
+                            w.put(o)?;
+                        }
+                        None => w.put(0u8)?,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn load(r: &mut Reader) -> SnapResult<Clusters> {
+        let n = r.length(1)?;
+        let mut slots = Vec::with_capacity(n);
+        let mut live = 0;
+        for _ in 0..n {
+            let repr = match r.get::<u8>()? {
+                EMPTY => Repr::Empty,
+                ONE => Repr::One {
+                    member: Member::load(r)?,
+                    segments: r.get()?,
+                    representative: r.get()?,
+                },
+                MANY => {
+                    let k = r.length(28)?;
+                    let mut members = Vec::with_capacity(k);
+                    for _ in 0..k {
+                        members.push((Member::load(r)?, r.get()?));
+                    }
+                    if members.is_empty() || !members.is_sorted_by_key(|(m, _)| m.doc) {
+                        return Err(SnapshotError::invalid("cluster members out of order"));
+                    }
+                    let per_source = r
+                        .vec::<[u32; 2]>()?
+                        .into_iter()
+                        .map(|[s, n]| (s, n))
+                        .collect();
+                    let earliest = match r.get::<u8>()? {
+                        0 => None,
+                        _ => Some(Member::load(r)?),
+                    };
+                    let representative = match r.get::<u8>()? {
+                        0 => None,
+                        _ => Some((r.get()?, r.get()?)),
+                    };
+                    Repr::Many(Box::new(Many {
+                        members,
+                        per_source,
+                        earliest,
+                        representative,
+                    }))
+                }
+                t => return Err(SnapshotError::invalid(format!("cluster tag {t}"))),
+            };
+            live += usize::from(!matches!(repr, Repr::Empty));
+            slots.push(Cluster(repr));
+        }
+        Ok(Clusters { slots, live })
     }
 }
 

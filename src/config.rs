@@ -121,6 +121,11 @@ pub struct StorageArgs {
     /// grow with the corpus).
     #[arg(long, env = "CHAFF_STORE_CACHE_MB", default_value_t = crate::store::DEFAULT_CACHE_BYTES >> 20)]
     pub store_cache_mb: usize,
+    /// Neither read nor write a snapshot of the state in the data
+    /// directory: every start replays the store (slower on a large store,
+    /// no extra disk).
+    #[arg(long, env = "CHAFF_NO_SNAPSHOT")]
+    pub no_snapshot: bool,
 }
 
 impl StorageArgs {
@@ -130,6 +135,13 @@ impl StorageArgs {
 
     pub fn cache_bytes(&self) -> usize {
         self.store_cache_mb.saturating_mul(1 << 20)
+    }
+
+    pub fn open_options(&self) -> crate::engine::OpenOptions {
+        crate::engine::OpenOptions {
+            cache_bytes: self.cache_bytes(),
+            snapshots: !self.no_snapshot,
+        }
     }
 }
 

@@ -244,6 +244,8 @@ pub fn stats_to_pb(s: Stats) -> pb::StatsResponse {
         indexed_fingerprints: s.indexed_fingerprints,
         resident_bytes: s.resident_bytes,
         durable: s.durable,
+        restored_from: s.restored_from,
+        restore_ms: s.restore_ms,
     }
 }
 
@@ -257,5 +259,7 @@ pub fn stats_from_pb(s: pb::StatsResponse) -> Stats {
         indexed_fingerprints: s.indexed_fingerprints,
         resident_bytes: s.resident_bytes,
         durable: s.durable,
+        restored_from: s.restored_from,
+        restore_ms: s.restore_ms,
     }
 }

@@ -8,12 +8,14 @@
 //! a blocking thread.
 
 use std::collections::HashMap;
+use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::bulk::BulkPool;
 use crate::classify::{self, classify, lone_quotes_are_editorial, Label, MatchKind, Signals};
@@ -22,8 +24,10 @@ use crate::config::{EngineConfig, Limits};
 use crate::doc_ids::DocIds;
 use crate::document::{Document, Prepared};
 use crate::error::{Error, Result};
-use crate::fingerprint::{fingerprint, Fingerprint, Sketch, MIN_NEAR_TOKENS, SKETCH_VERSION};
-use crate::index::{SegmentIndex, SketchIndex};
+use crate::fingerprint::{
+    fingerprint, Fingerprint, Sketch, BANDS, MIN_NEAR_TOKENS, SKETCH_LEN, SKETCH_VERSION,
+};
+use crate::index::{SegmentIndex, SketchIndex, MAX_BUCKET};
 use crate::labels::{
     ClusterInfo, ClusterPage, ClusterQuery, DocumentLabels, Occurrence, SegmentLabel, SourceCount,
     Stats, Summary,
@@ -33,7 +37,8 @@ use crate::normalize::{normalize, Normalized};
 use crate::pattern::{self, DocPatterns, Patterns};
 use crate::proto::store::{StoredDocument, StoredSegment};
 use crate::segment::{split_paragraphs, split_text, Span};
-use crate::store::{Store, Write};
+use crate::snapshot::{self, SnapshotError};
+use crate::store::{Generation, Store, Write};
 use crate::structure::{self, SegmentShape};
 use crate::time::{self, Micros};
 
@@ -49,6 +54,54 @@ pub struct Engine {
     store: Store,
     /// Analyses batches; started on the first batch.
     bulk: OnceLock<BulkPool>,
+    options: OpenOptions,
+    restored: Restored,
+    /// The store generation of the snapshot the state was loaded from.
+    loaded: Option<Generation>,
+    closed: AtomicBool,
+}
+
+/// How the engine opens its data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Page cache of the store, bytes.
+    pub cache_bytes: usize,
+    /// Load the state from a snapshot when it is current, and write one
+    /// on [`Engine::close`].
+    pub snapshots: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
+            snapshots: true,
+        }
+    }
+}
+
+/// How the in-memory state was rebuilt on open, for operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    pub from: RestoredFrom,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoredFrom {
+    /// Read from a snapshot of the state.
+    Snapshot,
+    /// Every stored document re-applied.
+    Replay,
+}
+
+impl RestoredFrom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoredFrom::Snapshot => "snapshot",
+            RestoredFrom::Replay => "replay",
+        }
+    }
 }
 
 /// A document after the lock-free steps of the pipeline.
@@ -144,7 +197,8 @@ const OUTSIDER: DocIdx = DocIdx::MAX;
 const UNKNOWN_SOURCE: SourceIdx = SourceIdx::MAX;
 
 impl Engine {
-    /// Opens the store (`None`: in memory only) and rebuilds the index from it.
+    /// Opens the store (`None`: in memory only) and rebuilds the state from
+    /// it, or reads it from the snapshot when that is current (`snapshot`).
     pub fn open(config: EngineConfig, data_dir: Option<&Path>) -> Result<Engine> {
         Engine::open_with_cache(config, data_dir, crate::store::DEFAULT_CACHE_BYTES)
     }
@@ -155,14 +209,36 @@ impl Engine {
         data_dir: Option<&Path>,
         cache_bytes: usize,
     ) -> Result<Engine> {
+        let options = OpenOptions {
+            cache_bytes,
+            ..OpenOptions::default()
+        };
+        Engine::open_with(config, data_dir, options)
+    }
+
+    /// As [`Engine::open`], with every option.
+    pub fn open_with(
+        config: EngineConfig,
+        data_dir: Option<&Path>,
+        options: OpenOptions,
+    ) -> Result<Engine> {
         let started = Instant::now();
-        let store = Store::open_with_cache(data_dir, cache_bytes)?;
-        let state = State::load(&store)?;
+        let store = Store::open_with_cache(data_dir, options.cache_bytes)?;
+        let (state, loaded) = State::open(&store, options.snapshots)?;
+        let restored = Restored {
+            from: if loaded.is_some() {
+                RestoredFrom::Snapshot
+            } else {
+                RestoredFrom::Replay
+            },
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
         info!(
             documents = state.ids.len(),
             segments = state.segments,
             clusters = state.clusters.live(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            restored_from = restored.from.as_str(),
+            elapsed_ms = restored.elapsed_ms,
             durable = store.is_durable(),
             "engine open"
         );
@@ -171,7 +247,16 @@ impl Engine {
             state: RwLock::new(state),
             store,
             bulk: OnceLock::new(),
+            options,
+            restored,
+            loaded,
+            closed: AtomicBool::new(false),
         })
+    }
+
+    /// How the state was rebuilt when the engine opened.
+    pub fn restored(&self) -> Restored {
+        self.restored
     }
 
     /// In memory, nothing durable: tests and one-off runs.
@@ -421,12 +506,68 @@ impl Engine {
             indexed_fingerprints: state.index.len() as u64,
             resident_bytes: resident_bytes(),
             durable: self.store.is_durable(),
+            restored_from: self.restored.from.as_str().to_string(),
+            restore_ms: self.restored.elapsed_ms,
         }
     }
 
-    /// Waits for pending writes and closes the store.
+    /// Waits for pending writes, closes the store and writes a snapshot of
+    /// the state for the next open. Later calls do nothing.
     pub fn close(&self) {
+        // Every change to the state is queued to the store under this lock,
+        // so once the queue is drained the two agree.
+        let state = self.write();
         self.store.close();
+        if self.closed.swap(true, Ordering::SeqCst) || !self.options.snapshots {
+            return;
+        }
+        let state = RwLockWriteGuard::downgrade(state);
+        self.save_snapshot(&state);
+    }
+
+    fn save_snapshot(&self, state: &State) {
+        let Some(dir) = self.store.dir() else {
+            return;
+        };
+        if self.store.had_failure() {
+            warn!("a commit failed since open; no snapshot written");
+            snapshot::remove(dir);
+            return;
+        }
+        let Some(index) = state.index.as_sketch() else {
+            debug!("index kind has no snapshot");
+            return;
+        };
+        let generation = match self.store.generation() {
+            Ok(g) => g,
+            Err(e) => {
+                warn!(error = %e, "cannot read the store generation; no snapshot written");
+                return;
+            }
+        };
+        if self.loaded == Some(generation) && snapshot::path(dir).exists() {
+            debug!(generation = generation.generation, "snapshot still current");
+            return;
+        }
+        let started = Instant::now();
+        let documents = state.ids.len() as u64;
+        let expect = snapshot::Expect {
+            params: snapshot_params(),
+            store_id: generation.store_id,
+            generation: generation.generation,
+            documents,
+        };
+        let written = snapshot::save(dir, expect, |w| state.save(index, w));
+        match written {
+            Ok(bytes) => info!(
+                bytes,
+                documents,
+                generation = generation.generation,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "snapshot written"
+            ),
+            Err(e) => warn!(error = %e, "snapshot not written"),
+        }
     }
 
     /// Analyses a batch on the bulk pool (all cores, lowered priority): the
@@ -638,6 +779,175 @@ impl State {
 
     fn find_id(&self, id: &str) -> Option<DocIdx> {
         self.ids.get(id, id_of(&self.docs))
+    }
+
+    /// The state of `store`: from its snapshot when that is current (and
+    /// `snapshots`), else replayed. Also returns the generation the
+    /// snapshot was of.
+    fn open(store: &Store, snapshots: bool) -> Result<(State, Option<Generation>)> {
+        if let Some(dir) = store.dir() {
+            if !snapshots {
+                snapshot::remove(dir);
+            } else {
+                let generation = store.generation()?;
+                let documents = store.documents()? as u64;
+                match State::from_snapshot(dir, generation, documents) {
+                    Ok(state) => return Ok((state, Some(generation))),
+                    Err(SnapshotError::Missing) => debug!("no snapshot; replaying the store"),
+                    Err(e) => {
+                        warn!(reason = %e, "snapshot not used; replaying the store");
+                        snapshot::remove(dir);
+                    }
+                }
+            }
+        }
+        Ok((State::load(store)?, None))
+    }
+
+    /// Reads the snapshot in `dir` if it is of the store at `generation`.
+    fn from_snapshot(
+        dir: &Path,
+        generation: Generation,
+        documents: u64,
+    ) -> Result<State, SnapshotError> {
+        let expect = snapshot::Expect {
+            params: snapshot_params(),
+            store_id: generation.store_id,
+            generation: generation.generation,
+            documents,
+        };
+        let mut r = snapshot::open(dir, expect)?;
+        let state = State::load_snapshot(&mut r)?;
+        r.finish()?;
+        if state.ids.len() as u64 != documents {
+            return Err(SnapshotError::invalid(
+                "live documents disagree with the header",
+            ));
+        }
+        Ok(state)
+    }
+
+    /// Everything but the id and source lookup tables, which are rebuilt
+    /// (hashing is cheap next to reading).
+    fn save(&self, index: &SketchIndex, w: &mut snapshot::Writer) -> io::Result<()> {
+        w.put(self.seq)?;
+        w.put(self.segments)?;
+        w.length(self.sources.len())?;
+        for s in &self.sources {
+            w.str(s)?;
+        }
+        w.slice(&self.source_docs)?;
+        w.length(self.docs.len())?;
+        for d in &self.docs {
+            let Some(d) = d else {
+                w.put(0u8)?;
+                continue;
+            };
+            w.put(1u8)?;
+            w.str(&d.id)?;
+            w.put(d.source)?;
+            w.str(&d.url)?;
+            w.put(d.published_at)?;
+            w.put(d.seq)?;
+            w.length(d.segments.len())?;
+            for s in d.segments.iter() {
+                w.put(s.exact)?;
+                w.put(s.span.start)?;
+                w.put(s.span.end)?;
+                w.put(s.span.index)?;
+                w.put(s.cluster)?;
+                w.put(s.tokens)?;
+                w.put(s.prior)?;
+                w.put(match_code(s.matched))?;
+                w.put(s.distance)?;
+                w.put(s.layout)?;
+            }
+        }
+        self.clusters.save(w)?;
+        index.save(w)?;
+        self.patterns.save(w)
+    }
+
+    fn load_snapshot(r: &mut snapshot::Reader) -> Result<State, SnapshotError> {
+        let mut state = State::new();
+        state.seq = r.get()?;
+        state.segments = r.get()?;
+        let n = r.length(8)?;
+        for _ in 0..n {
+            let s = r.string()?;
+            let idx = state.sources.len() as SourceIdx;
+            if state.source_ids.insert(s.clone(), idx).is_some() {
+                return Err(SnapshotError::invalid("a source twice"));
+            }
+            state.sources.push(s);
+        }
+        state.source_docs = r.vec()?;
+        if state.source_docs.len() != state.sources.len() {
+            return Err(SnapshotError::invalid(
+                "source counts disagree with sources",
+            ));
+        }
+        let n = r.length(1)?;
+        state.docs.reserve_exact(n);
+        let mut live = 0;
+        let mut segments = 0u64;
+        for _ in 0..n {
+            if r.get::<u8>()? == 0 {
+                state.docs.push(None);
+                continue;
+            }
+            let id = r.boxed_str()?;
+            let source: SourceIdx = r.get()?;
+            let url = r.boxed_str()?;
+            let published_at = r.get()?;
+            let seq = r.get()?;
+            let k = r.length(32)?;
+            let mut recs = Vec::with_capacity(k);
+            for _ in 0..k {
+                let exact = r.get()?;
+                let span = Span {
+                    start: r.get()?,
+                    end: r.get()?,
+                    index: r.get()?,
+                };
+                recs.push(SegmentRecord {
+                    exact,
+                    span,
+                    cluster: r.get()?,
+                    tokens: r.get()?,
+                    prior: r.get()?,
+                    matched: match_kind(r.get()?)?,
+                    distance: r.get()?,
+                    layout: r.get()?,
+                });
+            }
+            if source as usize >= state.sources.len() {
+                return Err(SnapshotError::invalid("document of an unknown source"));
+            }
+            live += 1;
+            segments += k as u64;
+            state.docs.push(Some(DocRecord {
+                id,
+                source,
+                url,
+                published_at,
+                seq,
+                segments: recs.into(),
+            }));
+        }
+        if segments != state.segments {
+            return Err(SnapshotError::invalid("segment count disagrees"));
+        }
+        state.ids.reserve(live);
+        for (idx, d) in state.docs.iter().enumerate() {
+            if let Some(d) = d {
+                state.ids.insert(&d.id, idx as DocIdx, id_of(&state.docs));
+            }
+        }
+        state.clusters = Clusters::load(r)?;
+        state.index = Box::new(SketchIndex::load(r)?);
+        state.patterns = Patterns::load(r)?;
+        Ok(state)
     }
 
     /// Rebuilds the state from the store, one record at a time: records
@@ -1105,6 +1415,34 @@ impl State {
         let d = self.docs.get(doc as usize)?.as_ref()?;
         let s = d.segments.get(ordinal as usize)?;
         Some((d.id.to_string(), s.span.start, s.span.end))
+    }
+}
+
+/// The build-time parameters a snapshot's state depends on: a snapshot
+/// of sketches computed otherwise, or written by another release, is not
+/// used (a replay recomputes them). No runtime setting enters the state.
+fn snapshot_params() -> u32 {
+    let p = format!(
+        "chaff {} sketch {SKETCH_VERSION} len {SKETCH_LEN} bands {BANDS} bucket {MAX_BUCKET} near {MIN_NEAR_TOKENS}",
+        env!("CARGO_PKG_VERSION")
+    );
+    xxhash_rust::xxh3::xxh3_64(p.as_bytes()) as u32
+}
+
+fn match_code(m: MatchKind) -> u8 {
+    match m {
+        MatchKind::None => 0,
+        MatchKind::Exact => 1,
+        MatchKind::Near => 2,
+    }
+}
+
+fn match_kind(code: u8) -> Result<MatchKind, SnapshotError> {
+    match code {
+        0 => Ok(MatchKind::None),
+        1 => Ok(MatchKind::Exact),
+        2 => Ok(MatchKind::Near),
+        c => Err(SnapshotError::invalid(format!("match kind {c}"))),
     }
 }
 

@@ -28,6 +28,7 @@
 
 use crate::cluster::ClusterId;
 use crate::fingerprint::{Fingerprint, Sketch, BANDS, MIN_NEAR_TOKENS, SKETCH_LEN, SKETCH_SHINGLE};
+use crate::snapshot::{Reader, Result as SnapResult, SnapshotError, Writer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NearMatch {
@@ -88,6 +89,11 @@ pub trait SegmentIndex: Send + Sync {
     fn remove(&mut self, exact: u64);
     /// Distinct fingerprints indexed.
     fn len(&self) -> usize;
+    /// The in-memory index, which snapshots can save; other backends
+    /// are rebuilt from the store.
+    fn as_sketch(&self) -> Option<&SketchIndex> {
+        None
+    }
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -223,6 +229,26 @@ impl MultiTable {
 
     fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<[u32; 2]>()
+    }
+
+    fn save(&self, w: &mut Writer) -> std::io::Result<()> {
+        w.slice(&self.entries)
+    }
+
+    /// The table as saved, entry for entry (probe runs included), with
+    /// every slot below `slots`.
+    fn load(r: &mut Reader, slots: usize) -> SnapResult<MultiTable> {
+        let entries: Vec<[u32; 2]> = r.vec()?;
+        let mut len = 0;
+        for e in &entries {
+            if e[1] != EMPTY {
+                if e[1] as usize >= slots {
+                    return Err(SnapshotError::invalid("index entry past the slots"));
+                }
+                len += 1;
+            }
+        }
+        Ok(MultiTable { entries, len })
     }
 }
 
@@ -392,6 +418,75 @@ impl SegmentIndex for SketchIndex {
 
     fn len(&self) -> usize {
         self.live
+    }
+
+    fn as_sketch(&self) -> Option<&SketchIndex> {
+        Some(self)
+    }
+}
+
+impl SketchIndex {
+    /// Writes the index as it is: slots and tables, nothing rehashed.
+    pub fn save(&self, w: &mut Writer) -> std::io::Result<()> {
+        w.slice(&self.exact)?;
+        w.slice(&self.cluster)?;
+        w.slice(&self.refs)?;
+        w.slice(&self.tokens)?;
+        w.slice(&self.minima)?;
+        w.slice(&self.band_keys)?;
+        w.slice(&self.free)?;
+        self.by_exact.save(w)?;
+        for t in &self.bands {
+            t.save(w)?;
+        }
+        Ok(())
+    }
+
+    pub fn load(r: &mut Reader) -> SnapResult<SketchIndex> {
+        let exact: Vec<u64> = r.vec()?;
+        let cluster: Vec<u32> = r.vec()?;
+        let refs: Vec<u32> = r.vec()?;
+        let tokens: Vec<u8> = r.vec()?;
+        let minima: Vec<[u8; SKETCH_LEN]> = r.vec()?;
+        let band_keys: Vec<[u32; BANDS]> = r.vec()?;
+        let free: Vec<u32> = r.vec()?;
+        let n = exact.len();
+        if [
+            cluster.len(),
+            refs.len(),
+            tokens.len(),
+            minima.len(),
+            band_keys.len(),
+        ]
+        .iter()
+        .any(|&l| l != n)
+            || free.iter().any(|&s| s as usize >= n)
+        {
+            return Err(SnapshotError::invalid("index slot arrays disagree"));
+        }
+        let live = refs.iter().filter(|&&r| r > 0).count();
+        let by_exact = MultiTable::load(r, n)?;
+        let mut bands: [MultiTable; BANDS] = Default::default();
+        for t in &mut bands {
+            *t = MultiTable::load(r, n)?;
+        }
+        if by_exact.len != live {
+            return Err(SnapshotError::invalid(
+                "index exact table disagrees with its slots",
+            ));
+        }
+        Ok(SketchIndex {
+            by_exact,
+            bands,
+            exact,
+            cluster,
+            refs,
+            tokens,
+            minima,
+            band_keys,
+            free,
+            live,
+        })
     }
 }
 

@@ -163,4 +163,8 @@ pub struct Stats {
     pub indexed_fingerprints: u64,
     pub resident_bytes: u64,
     pub durable: bool,
+    /// How the state was rebuilt on open: "snapshot" or "replay".
+    pub restored_from: String,
+    /// How long that took, milliseconds.
+    pub restore_ms: u64,
 }

@@ -28,6 +28,7 @@ pub mod normalize;
 pub mod pattern;
 pub mod segment;
 pub mod server;
+pub mod snapshot;
 pub mod store;
 pub mod structure;
 pub mod time;

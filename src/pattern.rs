@@ -24,11 +24,13 @@
 //! ([`PATTERN_FEATURES`], named by [`names`]).
 
 use std::collections::HashMap;
+use std::io;
 
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::cluster::{ClusterId, DocIdx, Member, SourceIdx};
 use crate::layout;
+use crate::snapshot::{Reader, Result as SnapResult, SnapshotError, Writer};
 
 /// Number of pattern features; [`names`] names them.
 pub const PATTERN_FEATURES: usize = 5;
@@ -384,6 +386,125 @@ impl Patterns {
                 x
             })
             .collect()
+    }
+}
+
+impl Patterns {
+    /// Every count and document entry as it is (a cluster's first digits
+    /// depend on the order documents came and went, so nothing is
+    /// re-derived on load).
+    pub fn save(&self, w: &mut Writer) -> io::Result<()> {
+        w.length(self.heads.len())?;
+        for (&(source, head), &n) in &self.heads {
+            w.put(source)?;
+            w.put(head)?;
+            w.put(n)?;
+        }
+        w.length(self.headlines.len())?;
+        for (&cluster, list) in &self.headlines {
+            w.put(cluster)?;
+            w.length(list.len())?;
+            for h in list {
+                w.put(h.doc)?;
+                w.put(h.source)?;
+                w.put(h.precedence.0)?;
+                w.put(h.precedence.1)?;
+            }
+        }
+        w.length(self.numbers.len())?;
+        for (&cluster, n) in &self.numbers {
+            w.put(cluster)?;
+            w.put(n.first)?;
+            w.put(n.members)?;
+            w.put(n.differ)?;
+        }
+        w.length(self.docs.len())?;
+        for (&doc, e) in &self.docs {
+            w.put(doc)?;
+            w.put(e.source)?;
+            w.length(e.patterns.segments.len())?;
+            for (p, &c) in e.patterns.segments.iter().zip(e.clusters.iter()) {
+                w.put(p.ordinal)?;
+                w.put(p.head)?;
+                w.put(p.digits)?;
+                w.put(p.numbers)?;
+                w.put(p.flags)?;
+                w.put(c)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn load(r: &mut Reader) -> SnapResult<Patterns> {
+        let n = r.length(16)?;
+        let mut heads = HashMap::with_capacity(n);
+        for _ in 0..n {
+            heads.insert((r.get()?, r.get()?), r.get()?);
+        }
+        let n = r.length(16)?;
+        let mut headlines = HashMap::with_capacity(n);
+        for _ in 0..n {
+            let cluster: ClusterId = r.get()?;
+            let k = r.length(24)?;
+            let mut list = Vec::with_capacity(k);
+            for _ in 0..k {
+                list.push(Headline {
+                    doc: r.get()?,
+                    source: r.get()?,
+                    precedence: (r.get()?, r.get()?),
+                });
+            }
+            headlines.insert(cluster, list);
+        }
+        let n = r.length(24)?;
+        let mut numbers = HashMap::with_capacity(n);
+        for _ in 0..n {
+            let cluster: ClusterId = r.get()?;
+            numbers.insert(
+                cluster,
+                NumberStats {
+                    first: r.get()?,
+                    members: r.get()?,
+                    differ: r.get()?,
+                },
+            );
+        }
+        let n = r.length(16)?;
+        let mut docs = HashMap::with_capacity(n);
+        for _ in 0..n {
+            let doc: DocIdx = r.get()?;
+            let source: SourceIdx = r.get()?;
+            let k = r.length(30)?;
+            let mut segments = Vec::with_capacity(k);
+            let mut clusters = Vec::with_capacity(k);
+            for _ in 0..k {
+                segments.push(SegmentPattern {
+                    ordinal: r.get()?,
+                    head: r.get()?,
+                    digits: r.get()?,
+                    numbers: r.get()?,
+                    flags: r.get()?,
+                });
+                clusters.push(r.get()?);
+            }
+            if !segments.is_sorted_by_key(|s| s.ordinal) {
+                return Err(SnapshotError::invalid("pattern segments out of order"));
+            }
+            let entry = DocEntry {
+                source,
+                patterns: DocPatterns { segments },
+                clusters: clusters.into(),
+            };
+            if docs.insert(doc, entry).is_some() {
+                return Err(SnapshotError::invalid("a document's patterns twice"));
+            }
+        }
+        Ok(Patterns {
+            heads,
+            headlines,
+            numbers,
+            docs,
+        })
     }
 }
 

@@ -5,8 +5,13 @@
 //! index is rebuilt from these records on start. One writer thread takes all
 //! pending writes at once and commits them together, so concurrent callers
 //! share an fsync instead of queueing for one each.
+//!
+//! Every commit also bumps a generation counter kept in the same
+//! transaction, so that a snapshot of the state (`snapshot`) can tell
+//! whether the store has moved on since it was written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -19,6 +24,12 @@ use tracing::{debug, error};
 use crate::proto::store::StoredDocument;
 
 const DOCUMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
+/// `STORE_ID` and `GENERATION`.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Random, set when the meta table is created: a snapshot names its store.
+const STORE_ID: &str = "store_id";
+/// Commits that changed documents, bumped in each group commit.
+const GENERATION: &str = "generation";
 
 /// Page cache of a durable store unless configured (redb's own default is
 /// 1 GiB, which would count against every deployment's memory).
@@ -86,6 +97,17 @@ pub struct Store {
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     durable: bool,
+    dir: Option<PathBuf>,
+    /// A group commit failed since open: memory may hold writes the store
+    /// does not (until they are rolled back), so no snapshot is taken.
+    failed: Arc<AtomicBool>,
+}
+
+/// Which store, and how far its commits have gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation {
+    pub store_id: u64,
+    pub generation: u64,
 }
 
 impl Store {
@@ -124,19 +146,52 @@ impl Store {
         {
             let txn = db.begin_write().map_err(engine_err)?;
             txn.open_table(DOCUMENTS).map_err(engine_err)?;
+            {
+                let mut meta = txn.open_table(META).map_err(engine_err)?;
+                if meta.get(STORE_ID).map_err(engine_err)?.is_none() {
+                    meta.insert(STORE_ID, new_store_id()).map_err(engine_err)?;
+                }
+            }
             txn.commit().map_err(engine_err)?;
         }
         let (tx, rx) = mpsc::channel();
         let writer_db = db.clone();
+        let failed = Arc::new(AtomicBool::new(false));
+        let writer_failed = failed.clone();
         let writer = std::thread::Builder::new()
             .name("chaff-store".into())
-            .spawn(move || writer_loop(&writer_db, rx))
+            .spawn(move || writer_loop(&writer_db, rx, &writer_failed))
             .map_err(|e| engine_err(redb::Error::Io(e)))?;
         Ok(Store {
             db,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             durable,
+            dir: dir.map(Path::to_path_buf),
+            failed,
+        })
+    }
+
+    /// The data directory of a durable store.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// True once a group commit has failed in this process.
+    pub fn had_failure(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// The store's id and commit generation as committed now.
+    pub fn generation(&self) -> Result<Generation, StoreError> {
+        let txn = self.db.begin_read().map_err(engine_err)?;
+        let meta = txn.open_table(META).map_err(engine_err)?;
+        let get = |key| -> Result<u64, StoreError> {
+            Ok(meta.get(key).map_err(engine_err)?.map_or(0, |v| v.value()))
+        };
+        Ok(Generation {
+            store_id: get(STORE_ID)?,
+            generation: get(GENERATION)?,
         })
     }
 
@@ -202,7 +257,17 @@ impl Drop for Store {
     }
 }
 
-fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>) {
+/// Unpredictable enough to tell two stores apart; not a secret.
+fn new_store_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let local = 0u8;
+    let seed = format!("{nanos} {} {:p}", std::process::id(), &local);
+    xxhash_rust::xxh3::xxh3_64(seed.as_bytes()).max(1)
+}
+
+fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, failed: &AtomicBool) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -213,6 +278,7 @@ fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>) {
         }
         let result = commit(db, &group);
         if let Err(e) = &result {
+            failed.store(true, Ordering::SeqCst);
             error!(error = %e, writes = group.len(), "group commit failed");
         } else {
             debug!(writes = group.len(), "group commit");
@@ -243,6 +309,9 @@ fn commit(db: &Database, group: &[Job]) -> Result<(), String> {
                     }
                 }
             }
+            let mut meta = txn.open_table(META)?;
+            let generation = meta.get(GENERATION)?.map_or(0, |v| v.value());
+            meta.insert(GENERATION, generation + 1)?;
         }
         txn.commit()?;
         Ok(())

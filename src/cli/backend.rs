@@ -51,7 +51,7 @@ impl Backend {
     pub fn connect(t: &Target) -> anyhow::Result<Backend> {
         match &t.server {
             None => {
-                let engine = Engine::open_with_cache(t.engine.config(), t.storage.dir(), t.storage.cache_bytes()).map_err(|e| {
+                let engine = Engine::open_with(t.engine.config(), t.storage.dir(), t.storage.open_options()).map_err(|e| {
                     let hint = if e.to_string().contains("already open") || e.to_string().contains("lock") {
                         " (is a server using this data directory? use --server, or another --data-dir)"
                     } else {

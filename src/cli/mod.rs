@@ -225,7 +225,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let engine = Arc::new(
-        Engine::open_with_cache(a.engine.config(), a.storage.dir(), a.storage.cache_bytes())
+        Engine::open_with(a.engine.config(), a.storage.dir(), a.storage.open_options())
             .with_context(|| {
                 format!(
                     "cannot open data directory {}",

@@ -1,0 +1,302 @@
+//! The state snapshot written on graceful close: a restart reads it back
+//! instead of replaying the store, with the same answers; a snapshot that
+//! is stale, damaged or short is never used.
+
+mod common;
+
+use std::path::Path;
+
+use chaff::config::EngineConfig;
+use chaff::document::{Body, Document};
+use chaff::engine::{OpenOptions, RestoredFrom};
+use chaff::labels::{ClusterQuery, DocumentLabels, Stats};
+use chaff::proto::v1 as pb;
+use chaff::proto::v1::chaff_client::ChaffClient;
+use chaff::store::{Store, Write};
+use chaff::Engine;
+use common::fixtures::{appeal, article, republish};
+use common::{doc, get, ServerProcess};
+
+const T0: i64 = 1_735_000_000;
+
+fn document(id: &str, source: &str, seconds: i64, paragraphs: &[String]) -> Document {
+    Document {
+        id: id.to_string(),
+        source: source.to_string(),
+        url: format!("https://{source}/{id}"),
+        published_at: Some(seconds * 1_000_000),
+        body: Body::Paragraphs(paragraphs.to_vec()),
+        ..Default::default()
+    }
+}
+
+/// Two outlets with their appeals, a wire story republished by both,
+/// re-ingested documents and a takedown: clusters of every shape.
+fn corpus() -> Vec<Document> {
+    let mut docs = Vec::new();
+    for i in 0..24u64 {
+        let source = if i % 3 == 0 {
+            "ledger.example"
+        } else {
+            "herald.example"
+        };
+        let mut p = article(i, 3);
+        p.extend(appeal(i as usize % 4));
+        p.push(format!("READ MORE: story number {i} of the day"));
+        p.push(format!("Shares rose 1.{i}% to 2,{i}48.17 points."));
+        docs.push(document(&format!("a{i}"), source, T0 + i as i64 * 60, &p));
+    }
+    let wire = article(1000, 4);
+    docs.push(document("wire", "wire.example", T0, &wire));
+    for (k, source) in ["ledger.example", "herald.example"].iter().enumerate() {
+        docs.push(document(
+            &format!("copy{k}"),
+            source,
+            T0 + 3600 + k as i64,
+            &republish(&wire),
+        ));
+    }
+    // A re-crawl with other text replaces the earlier version.
+    docs.push(document(
+        "a5",
+        "herald.example",
+        T0 + 7200,
+        &article(500, 2),
+    ));
+    docs
+}
+
+fn open(dir: &Path, snapshots: bool) -> Engine {
+    let options = OpenOptions {
+        snapshots,
+        ..OpenOptions::default()
+    };
+    Engine::open_with(EngineConfig::default(), Some(dir), options).unwrap()
+}
+
+/// Everything a client can read back: every document's labels, every
+/// cluster, the counts.
+fn answers(engine: &Engine, ids: &[String]) -> (Vec<Option<DocumentLabels>>, String, Stats) {
+    let labels = ids
+        .iter()
+        .map(|id| engine.document(id, false).ok().map(|(l, _)| l))
+        .collect();
+    let clusters = engine
+        .list_clusters(&ClusterQuery {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .unwrap();
+    let mut stats = engine.stats();
+    stats.resident_bytes = 0;
+    stats.restored_from.clear();
+    stats.restore_ms = 0;
+    (labels, format!("{:?}", clusters.clusters), stats)
+}
+
+fn ids() -> Vec<String> {
+    let mut ids: Vec<String> = corpus().into_iter().map(|d| d.id).collect();
+    ids.push("absent".to_string());
+    ids
+}
+
+/// A data directory with the corpus ingested and one document taken down,
+/// and the answers before close.
+fn populated(dir: &Path) -> (Vec<Option<DocumentLabels>>, String, Stats) {
+    let engine = open(dir, true);
+    for r in engine.ingest_batch(corpus()) {
+        r.unwrap();
+    }
+    engine.delete("a7").unwrap();
+    let before = answers(&engine, &ids());
+    engine.close();
+    before
+}
+
+#[test]
+fn a_snapshot_restores_the_same_answers_as_a_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = populated(dir.path());
+    assert!(chaff::snapshot::path(dir.path()).exists());
+
+    let engine = open(dir.path(), true);
+    assert_eq!(engine.restored().from, RestoredFrom::Snapshot);
+    assert_eq!(engine.stats().restored_from, "snapshot");
+    let from_snapshot = answers(&engine, &ids());
+    assert_eq!(from_snapshot, before);
+    // New documents join the restored clusters as they would have.
+    let next = engine
+        .ingest(document("a99", "ledger.example", T0 + 9000, &{
+            let mut p = article(99, 2);
+            p.extend(appeal(0));
+            p
+        }))
+        .unwrap();
+    let after = answers(&engine, &ids());
+    engine.close();
+    drop(engine);
+
+    let engine = open(dir.path(), false);
+    assert_eq!(engine.restored().from, RestoredFrom::Replay);
+    assert_eq!(answers(&engine, &ids()), after);
+    assert_eq!(engine.document("a99", false).unwrap().0, next);
+    engine.close();
+    drop(engine);
+    // Opening without snapshots removes the one left behind.
+    assert!(!chaff::snapshot::path(dir.path()).exists());
+}
+
+#[test]
+fn a_reopen_without_changes_keeps_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = populated(dir.path());
+    for _ in 0..2 {
+        let engine = open(dir.path(), true);
+        assert_eq!(engine.restored().from, RestoredFrom::Snapshot);
+        assert_eq!(answers(&engine, &ids()), before);
+        engine.close();
+    }
+}
+
+#[test]
+fn a_commit_after_the_snapshot_makes_it_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    populated(dir.path());
+    // As a process that died before closing would leave it: one more
+    // commit, no new snapshot.
+    {
+        let store = Store::open(Some(dir.path())).unwrap();
+        store
+            .submit(vec![Write::Delete("a3".to_string())])
+            .unwrap()
+            .wait()
+            .unwrap();
+        store.close();
+    }
+    let engine = open(dir.path(), true);
+    assert_eq!(engine.restored().from, RestoredFrom::Replay);
+    assert!(engine.document("a3", false).is_err());
+    assert!(engine.document("a4", false).is_ok());
+}
+
+fn damaged_snapshot_is_not_used(damage: impl FnOnce(&mut Vec<u8>)) {
+    let dir = tempfile::tempdir().unwrap();
+    let before = populated(dir.path());
+    let file = chaff::snapshot::path(dir.path());
+    let mut bytes = std::fs::read(&file).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&file, &bytes).unwrap();
+    let engine = open(dir.path(), true);
+    assert_eq!(engine.restored().from, RestoredFrom::Replay);
+    assert_eq!(answers(&engine, &ids()), before);
+}
+
+#[test]
+fn a_corrupted_snapshot_is_not_used() {
+    damaged_snapshot_is_not_used(|b| {
+        let mid = b.len() / 2;
+        b[mid] ^= 0x40;
+    });
+}
+
+#[test]
+fn a_truncated_snapshot_is_not_used() {
+    damaged_snapshot_is_not_used(|b| b.truncate(b.len() * 2 / 3));
+}
+
+#[test]
+fn a_snapshot_with_another_header_is_not_used() {
+    // The generation field of the header.
+    damaged_snapshot_is_not_used(|b| b[24] ^= 1);
+}
+
+fn outlet_doc(i: usize) -> pb::Document {
+    let mut p = article(i as u64, 3);
+    p.extend(appeal(i % 3));
+    doc(
+        &format!("a{i}"),
+        "dailyledger.example",
+        T0 + i as i64 * 60,
+        &p,
+    )
+}
+
+async fn connect(url: &str) -> ChaffClient<tonic::transport::Channel> {
+    ChaffClient::connect(url.to_string())
+        .await
+        .expect("connect")
+}
+
+async fn stats(c: &mut ChaffClient<tonic::transport::Channel>) -> pb::StatsResponse {
+    c.stats(pb::StatsRequest {}).await.unwrap().into_inner()
+}
+
+fn sigterm(server: &mut ServerProcess) {
+    let pid = server.child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+}
+
+#[tokio::test]
+async fn graceful_restart_reads_the_snapshot_and_kill_9_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+
+    let mut server = ServerProcess::spawn(&["--data-dir", data]);
+    let mut c = connect(&server.url()).await;
+    for i in 0..12 {
+        c.analyze(pb::AnalyzeRequest {
+            document: Some(outlet_doc(i)),
+            mode: 0,
+        })
+        .await
+        .unwrap();
+    }
+    let mut before = Vec::new();
+    for i in 0..12 {
+        before.push(get(&mut c, &format!("a{i}")).await);
+    }
+    assert_eq!(stats(&mut c).await.restored_from, "replay");
+    sigterm(&mut server);
+
+    // Graceful stop: the restart reads the snapshot, same answers.
+    let mut server = ServerProcess::spawn(&["--data-dir", data]);
+    let mut c = connect(&server.url()).await;
+    let s = stats(&mut c).await;
+    assert_eq!(s.restored_from, "snapshot", "{s:?}");
+    assert_eq!(s.documents, 12);
+    for (i, b) in before.iter().enumerate() {
+        assert_eq!(&get(&mut c, &format!("a{i}")).await, b, "a{i}");
+    }
+
+    // More documents, acknowledged, then SIGKILL: the snapshot is stale.
+    for i in 12..20 {
+        c.analyze(pb::AnalyzeRequest {
+            document: Some(outlet_doc(i)),
+            mode: 0,
+        })
+        .await
+        .unwrap();
+    }
+    let mut all = Vec::new();
+    for i in 0..20 {
+        all.push(get(&mut c, &format!("a{i}")).await);
+    }
+    server.kill_9();
+
+    // The replay gives what the snapshot plus the new documents gave.
+    let server = ServerProcess::spawn(&["--data-dir", data]);
+    let mut c = connect(&server.url()).await;
+    let s = stats(&mut c).await;
+    assert_eq!(s.restored_from, "replay", "{s:?}");
+    assert_eq!(s.documents, 20);
+    for (i, b) in all.iter().enumerate() {
+        assert_eq!(&get(&mut c, &format!("a{i}")).await, b, "a{i}");
+    }
+}
