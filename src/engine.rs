@@ -1423,8 +1423,10 @@ impl State {
 /// used (a replay recomputes them). No runtime setting enters the state.
 fn snapshot_params() -> u32 {
     let p = format!(
-        "chaff {} sketch {SKETCH_VERSION} len {SKETCH_LEN} bands {BANDS} bucket {MAX_BUCKET} near {MIN_NEAR_TOKENS}",
-        env!("CARGO_PKG_VERSION")
+        "chaff {} sketch {SKETCH_VERSION} len {SKETCH_LEN} bands {BANDS} bucket {MAX_BUCKET} \
+         near {MIN_NEAR_TOKENS} patterns {}",
+        env!("CARGO_PKG_VERSION"),
+        pattern::PATTERN_VERSION
     );
     xxhash_rust::xxh3::xxh3_64(p.as_bytes()) as u32
 }

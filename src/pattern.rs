@@ -48,6 +48,11 @@ pub fn names() -> Vec<String> {
     .collect()
 }
 
+/// Bumped whenever [`analyze`] reads a text differently (heads, headline
+/// slots, figures): a state snapshot keeps what the earlier reading
+/// derived, so one of another version is not used (a replay re-derives).
+pub const PATTERN_VERSION: u32 = 2;
+
 /// Longest head (the text before the colon), characters.
 const MAX_HEAD_CHARS: usize = 40;
 /// Most words in a head.
