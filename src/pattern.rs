@@ -23,7 +23,7 @@
 //! [`Patterns::evidence`] gives the model features
 //! ([`PATTERN_FEATURES`], named by [`names`]).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -442,12 +442,12 @@ impl Patterns {
 
     pub fn load(r: &mut Reader) -> SnapResult<Patterns> {
         let n = r.length(16)?;
-        let mut heads = HashMap::with_capacity(n);
+        let mut heads = HashMap::with_capacity_and_hasher(n, Default::default());
         for _ in 0..n {
             heads.insert((r.get()?, r.get()?), r.get()?);
         }
         let n = r.length(16)?;
-        let mut headlines = HashMap::with_capacity(n);
+        let mut headlines = HashMap::with_capacity_and_hasher(n, Default::default());
         for _ in 0..n {
             let cluster: ClusterId = r.get()?;
             let k = r.length(24)?;
@@ -462,7 +462,7 @@ impl Patterns {
             headlines.insert(cluster, list);
         }
         let n = r.length(24)?;
-        let mut numbers = HashMap::with_capacity(n);
+        let mut numbers = HashMap::with_capacity_and_hasher(n, Default::default());
         for _ in 0..n {
             let cluster: ClusterId = r.get()?;
             numbers.insert(
@@ -475,7 +475,7 @@ impl Patterns {
             );
         }
         let n = r.length(16)?;
-        let mut docs = HashMap::with_capacity(n);
+        let mut docs = HashMap::with_capacity_and_hasher(n, Default::default());
         for _ in 0..n {
             let doc: DocIdx = r.get()?;
             let source: SourceIdx = r.get()?;
