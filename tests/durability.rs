@@ -6,28 +6,10 @@ mod common;
 use std::time::Duration;
 
 use chaff::proto::v1 as pb;
-use chaff::proto::v1::chaff_client::ChaffClient;
-use common::fixtures::{appeal, article};
-use common::{doc, get, ServerProcess};
+use common::fixtures::article;
+use common::{connect, doc, get, ingest, outlet_doc, ServerProcess};
 
 const T0: i64 = 1_735_000_000;
-
-fn outlet_doc(i: usize) -> pb::Document {
-    let mut p = article(i as u64, 3);
-    p.extend(appeal(i % 3));
-    doc(
-        &format!("a{i}"),
-        "dailyledger.example",
-        T0 + i as i64 * 60,
-        &p,
-    )
-}
-
-async fn connect(url: &str) -> ChaffClient<tonic::transport::Channel> {
-    ChaffClient::connect(url.to_string())
-        .await
-        .expect("connect")
-}
 
 #[tokio::test]
 async fn kill_9_mid_stream_loses_nothing_acknowledged() {
@@ -39,12 +21,7 @@ async fn kill_9_mid_stream_loses_nothing_acknowledged() {
 
     // Phase 1: an outlet's articles, all acknowledged; note their labels.
     for i in 0..10 {
-        c.analyze(pb::AnalyzeRequest {
-            document: Some(outlet_doc(i)),
-            mode: 0,
-        })
-        .await
-        .unwrap();
+        ingest(&mut c, outlet_doc(i)).await;
     }
     let mut before = Vec::new();
     for i in 0..10 {
@@ -139,12 +116,7 @@ async fn sigterm_drains_and_flushes() {
     let mut server = ServerProcess::spawn(&["--data-dir", data, "--drain-timeout", "5s"]);
     let mut c = connect(&server.url()).await;
     for i in 0..5 {
-        c.analyze(pb::AnalyzeRequest {
-            document: Some(outlet_doc(i)),
-            mode: 0,
-        })
-        .await
-        .unwrap();
+        ingest(&mut c, outlet_doc(i)).await;
     }
     let pid = server.child.id().to_string();
     let status = std::process::Command::new("kill")

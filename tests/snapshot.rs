@@ -15,7 +15,7 @@ use chaff::proto::v1::chaff_client::ChaffClient;
 use chaff::store::{Store, Write};
 use chaff::Engine;
 use common::fixtures::{appeal, article, republish};
-use common::{doc, get, ServerProcess};
+use common::{connect, get, ingest, outlet_doc, ServerProcess};
 
 const T0: i64 = 1_735_000_000;
 
@@ -210,23 +210,6 @@ fn a_snapshot_with_another_header_is_not_used() {
     damaged_snapshot_is_not_used(|b| b[24] ^= 1);
 }
 
-fn outlet_doc(i: usize) -> pb::Document {
-    let mut p = article(i as u64, 3);
-    p.extend(appeal(i % 3));
-    doc(
-        &format!("a{i}"),
-        "dailyledger.example",
-        T0 + i as i64 * 60,
-        &p,
-    )
-}
-
-async fn connect(url: &str) -> ChaffClient<tonic::transport::Channel> {
-    ChaffClient::connect(url.to_string())
-        .await
-        .expect("connect")
-}
-
 async fn stats(c: &mut ChaffClient<tonic::transport::Channel>) -> pb::StatsResponse {
     c.stats(pb::StatsRequest {}).await.unwrap().into_inner()
 }
@@ -251,12 +234,7 @@ async fn graceful_restart_reads_the_snapshot_and_kill_9_replays() {
     let mut server = ServerProcess::spawn(&["--data-dir", data]);
     let mut c = connect(&server.url()).await;
     for i in 0..12 {
-        c.analyze(pb::AnalyzeRequest {
-            document: Some(outlet_doc(i)),
-            mode: 0,
-        })
-        .await
-        .unwrap();
+        ingest(&mut c, outlet_doc(i)).await;
     }
     let mut before = Vec::new();
     for i in 0..12 {
@@ -277,12 +255,7 @@ async fn graceful_restart_reads_the_snapshot_and_kill_9_replays() {
 
     // More documents, acknowledged, then SIGKILL: the snapshot is stale.
     for i in 12..20 {
-        c.analyze(pb::AnalyzeRequest {
-            document: Some(outlet_doc(i)),
-            mode: 0,
-        })
-        .await
-        .unwrap();
+        ingest(&mut c, outlet_doc(i)).await;
     }
     let mut all = Vec::new();
     for i in 0..20 {

@@ -101,6 +101,25 @@ pub fn doc(id: &str, source: &str, published: i64, paragraphs: &[String]) -> pb:
     }
 }
 
+/// Article `i` of an outlet whose pages end in a donation appeal (three
+/// variants in turn), a minute apart: the restart tests' documents.
+pub fn outlet_doc(i: usize) -> pb::Document {
+    let mut p = fixtures::article(i as u64, 3);
+    p.extend(fixtures::appeal(i % 3));
+    doc(
+        &format!("a{i}"),
+        "dailyledger.example",
+        1_735_000_000 + i as i64 * 60,
+        &p,
+    )
+}
+
+pub async fn connect(url: &str) -> ChaffClient<Channel> {
+    ChaffClient::connect(url.to_string())
+        .await
+        .expect("connect")
+}
+
 pub async fn ingest(c: &mut ChaffClient<Channel>, d: pb::Document) -> pb::DocumentLabels {
     c.analyze(pb::AnalyzeRequest {
         document: Some(d),
