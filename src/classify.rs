@@ -68,6 +68,27 @@ pub enum MatchKind {
     Near,
 }
 
+impl MatchKind {
+    /// The number the store and the snapshot keep (see `store.proto`).
+    pub fn code(self) -> u8 {
+        match self {
+            MatchKind::None => 0,
+            MatchKind::Exact => 1,
+            MatchKind::Near => 2,
+        }
+    }
+
+    /// The kind a stored number names, `None` for an unknown number.
+    pub fn from_code(code: u32) -> Option<MatchKind> {
+        match code {
+            0 => Some(MatchKind::None),
+            1 => Some(MatchKind::Exact),
+            2 => Some(MatchKind::Near),
+            _ => None,
+        }
+    }
+}
+
 /// Classification thresholds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policy {

@@ -551,13 +551,7 @@ impl Engine {
         }
         let started = Instant::now();
         let documents = state.ids.len() as u64;
-        let expect = snapshot::Expect {
-            params: snapshot_params(),
-            store_id: generation.store_id,
-            generation: generation.generation,
-            documents,
-        };
-        let written = snapshot::save(dir, expect, |w| state.save(index, w));
+        let written = snapshot::save(dir, expect(generation, documents), |w| state.save(index, w));
         match written {
             Ok(bytes) => info!(
                 bytes,
@@ -810,13 +804,7 @@ impl State {
         generation: Generation,
         documents: u64,
     ) -> Result<State, SnapshotError> {
-        let expect = snapshot::Expect {
-            params: snapshot_params(),
-            store_id: generation.store_id,
-            generation: generation.generation,
-            documents,
-        };
-        let mut r = snapshot::open(dir, expect)?;
+        let mut r = snapshot::open(dir, expect(generation, documents))?;
         let state = State::load_snapshot(&mut r)?;
         r.finish()?;
         if state.ids.len() as u64 != documents {
@@ -858,7 +846,7 @@ impl State {
                 w.put(s.cluster)?;
                 w.put(s.tokens)?;
                 w.put(s.prior)?;
-                w.put(match_code(s.matched))?;
+                w.put(s.matched.code())?;
                 w.put(s.distance)?;
                 w.put(s.layout)?;
             }
@@ -1061,8 +1049,7 @@ impl State {
             stored_segments.push(stored_segment(&rec, fp));
             segments.push(rec);
         }
-        let clusters: Vec<ClusterId> = segments.iter().map(SegmentRecord::cluster).collect();
-        self.patterns.add(&member, a.patterns, &clusters);
+        self.add_patterns(&member, a.patterns, &segments);
         let html_text = a.doc.from_html.then(|| a.doc.text.clone());
         let stored = StoredDocument {
             id: a.doc.id.clone(),
@@ -1122,11 +1109,7 @@ impl State {
                     end: s.end,
                     index: s.index,
                 };
-                let matched = match s.r#match {
-                    1 => MatchKind::Exact,
-                    2 => MatchKind::Near,
-                    _ => MatchKind::None,
-                };
+                let matched = MatchKind::from_code(s.r#match).unwrap_or(MatchKind::None);
                 let rec = SegmentRecord {
                     layout: s.layout as u8,
                     prior: s.prior.clamp(i16::MIN as i32, i16::MAX as i32) as i16,
@@ -1168,9 +1151,14 @@ impl State {
             self.clusters.add(s.cluster(), member, ordinal as u32);
             self.index.insert(fp, s.cluster());
         }
-        let clusters: Vec<ClusterId> = rec.segments.iter().map(SegmentRecord::cluster).collect();
-        self.patterns.add(&member, patterns, &clusters);
+        self.add_patterns(&member, patterns, &rec.segments);
         self.add_record(rec);
+    }
+
+    /// Records a document's source patterns against its segments' clusters.
+    fn add_patterns(&mut self, member: &Member, patterns: DocPatterns, segments: &[SegmentRecord]) {
+        let clusters: Vec<ClusterId> = segments.iter().map(SegmentRecord::cluster).collect();
+        self.patterns.add(member, patterns, &clusters);
     }
 
     /// Takes a document out of every cluster and the index.
@@ -1418,6 +1406,17 @@ impl State {
     }
 }
 
+/// What a snapshot of the store at `generation`, with `documents` live,
+/// carries in its header (written, and required on read).
+fn expect(generation: Generation, documents: u64) -> snapshot::Expect {
+    snapshot::Expect {
+        params: snapshot_params(),
+        store_id: generation.store_id,
+        generation: generation.generation,
+        documents,
+    }
+}
+
 /// The build-time parameters a snapshot's state depends on: a snapshot
 /// of sketches computed otherwise, or written by another release, is not
 /// used (a replay recomputes them). No runtime setting enters the state.
@@ -1431,21 +1430,9 @@ fn snapshot_params() -> u32 {
     xxhash_rust::xxh3::xxh3_64(p.as_bytes()) as u32
 }
 
-fn match_code(m: MatchKind) -> u8 {
-    match m {
-        MatchKind::None => 0,
-        MatchKind::Exact => 1,
-        MatchKind::Near => 2,
-    }
-}
-
 fn match_kind(code: u8) -> Result<MatchKind, SnapshotError> {
-    match code {
-        0 => Ok(MatchKind::None),
-        1 => Ok(MatchKind::Exact),
-        2 => Ok(MatchKind::Near),
-        c => Err(SnapshotError::invalid(format!("match kind {c}"))),
-    }
+    MatchKind::from_code(u32::from(code))
+        .ok_or_else(|| SnapshotError::invalid(format!("match kind {code}")))
 }
 
 /// The id of a live document by handle, as [`DocIds`] reads it.
@@ -1466,11 +1453,7 @@ fn stored_segment(s: &SegmentRecord, fp: &Fingerprint) -> StoredSegment {
         sketch_bands: fp.sketch.map_or_else(Vec::new, |k| k.bands.to_vec()),
         sketch_version: SKETCH_VERSION,
         cluster: s.cluster(),
-        r#match: match s.matched {
-            MatchKind::None => 0,
-            MatchKind::Exact => 1,
-            MatchKind::Near => 2,
-        },
+        r#match: u32::from(s.matched.code()),
         distance: u32::from(s.distance),
         layout: s.layout as u32,
         prior: s.prior as i32,
