@@ -200,20 +200,7 @@ impl Engine {
     /// Opens the store (`None`: in memory only) and rebuilds the state from
     /// it, or reads it from the snapshot when that is current (`snapshot`).
     pub fn open(config: EngineConfig, data_dir: Option<&Path>) -> Result<Engine> {
-        Engine::open_with_cache(config, data_dir, crate::store::DEFAULT_CACHE_BYTES)
-    }
-
-    /// As [`Engine::open`], with the store's page cache capped at `cache_bytes`.
-    pub fn open_with_cache(
-        config: EngineConfig,
-        data_dir: Option<&Path>,
-        cache_bytes: usize,
-    ) -> Result<Engine> {
-        let options = OpenOptions {
-            cache_bytes,
-            ..OpenOptions::default()
-        };
-        Engine::open_with(config, data_dir, options)
+        Engine::open_with(config, data_dir, OpenOptions::default())
     }
 
     /// As [`Engine::open`], with every option.
