@@ -164,6 +164,12 @@ pub struct ServeArgs {
     /// it is refused with RESOURCE_EXHAUSTED.
     #[arg(long, env = "CHAFF_QUEUE_TIMEOUT", default_value = "100ms", value_parser = parse_duration)]
     pub queue_timeout: Duration,
+    /// How often to write a snapshot of the state while serving, so that a
+    /// restart after a crash re-applies only the documents written after
+    /// it. 0: only at a graceful stop. Ingests wait while one is written
+    /// (reads do not); see the README for its cost.
+    #[arg(long, env = "CHAFF_SNAPSHOT_INTERVAL", default_value = "0", value_parser = parse_duration)]
+    pub snapshot_interval: Duration,
     #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]
@@ -177,7 +183,7 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_millis(100);
 
-/// "10s", "500ms", "2m" or plain seconds.
+/// "10s", "500ms", "2m", "1h" or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s
@@ -190,7 +196,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s or m)")),
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
     };
     Ok(Duration::from_secs_f64(secs))
 }

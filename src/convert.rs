@@ -246,6 +246,7 @@ pub fn stats_to_pb(s: Stats) -> pb::StatsResponse {
         durable: s.durable,
         restored_from: s.restored_from,
         restore_ms: s.restore_ms,
+        restore_replayed: s.restore_replayed,
     }
 }
 
@@ -261,5 +262,6 @@ pub fn stats_from_pb(s: pb::StatsResponse) -> Stats {
         durable: s.durable,
         restored_from: s.restored_from,
         restore_ms: s.restore_ms,
+        restore_replayed: s.restore_replayed,
     }
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -38,7 +38,7 @@ use crate::pattern::{self, DocPatterns, Patterns};
 use crate::proto::store::{StoredDocument, StoredSegment};
 use crate::segment::{split_paragraphs, split_text, Span};
 use crate::snapshot::{self, SnapshotError};
-use crate::store::{Generation, Store, Write};
+use crate::store::{Generation, Store, StoreOptions, Write};
 use crate::structure::{self, SegmentShape};
 use crate::time::{self, Micros};
 
@@ -56,8 +56,10 @@ pub struct Engine {
     bulk: OnceLock<BulkPool>,
     options: OpenOptions,
     restored: Restored,
-    /// The store generation of the snapshot the state was loaded from.
-    loaded: Option<Generation>,
+    /// The store generation of the snapshot on disk when it is known to be
+    /// of the state as it is (loaded from it with nothing to re-apply, or
+    /// written by this process since).
+    current_snapshot: Mutex<Option<Generation>>,
     closed: AtomicBool,
 }
 
@@ -66,8 +68,9 @@ pub struct Engine {
 pub struct OpenOptions {
     /// Page cache of the store, bytes.
     pub cache_bytes: usize,
-    /// Load the state from a snapshot when it is current, and write one
-    /// on [`Engine::close`].
+    /// Load the state from a snapshot (plus the documents written since,
+    /// from the store's journal), and write one on [`Engine::close`] and
+    /// [`Engine::checkpoint`].
     pub snapshots: bool,
 }
 
@@ -85,6 +88,9 @@ impl Default for OpenOptions {
 pub struct Restored {
     pub from: RestoredFrom,
     pub elapsed_ms: u64,
+    /// Stored documents re-applied: all of them in a replay; those written
+    /// since the snapshot (a crash, no graceful close) otherwise.
+    pub replayed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +182,15 @@ impl SegmentRecord {
     }
 }
 
+/// A state as [`State::open`] rebuilt it.
+struct Opened {
+    state: State,
+    from: RestoredFrom,
+    replayed: u64,
+    /// The snapshot's generation when the state is exactly that snapshot.
+    current: Option<Generation>,
+}
+
 struct State {
     index: Box<dyn SegmentIndex>,
     clusters: Clusters,
@@ -210,21 +225,26 @@ impl Engine {
         options: OpenOptions,
     ) -> Result<Engine> {
         let started = Instant::now();
-        let store = Store::open_with_cache(data_dir, options.cache_bytes)?;
-        let (state, loaded) = State::open(&store, options.snapshots)?;
-        let restored = Restored {
-            from: if loaded.is_some() {
-                RestoredFrom::Snapshot
-            } else {
-                RestoredFrom::Replay
+        let store = Store::open_with(
+            data_dir,
+            StoreOptions {
+                cache_bytes: options.cache_bytes,
+                journal: options.snapshots,
             },
+        )?;
+        let opened = State::open(&store, options.snapshots)?;
+        let state = opened.state;
+        let restored = Restored {
+            from: opened.from,
             elapsed_ms: started.elapsed().as_millis() as u64,
+            replayed: opened.replayed,
         };
         info!(
             documents = state.ids.len(),
             segments = state.segments,
             clusters = state.clusters.live(),
             restored_from = restored.from.as_str(),
+            replayed = restored.replayed,
             elapsed_ms = restored.elapsed_ms,
             durable = store.is_durable(),
             "engine open"
@@ -236,7 +256,7 @@ impl Engine {
             bulk: OnceLock::new(),
             options,
             restored,
-            loaded,
+            current_snapshot: Mutex::new(opened.current),
             closed: AtomicBool::new(false),
         })
     }
@@ -495,6 +515,7 @@ impl Engine {
             durable: self.store.is_durable(),
             restored_from: self.restored.from.as_str().to_string(),
             restore_ms: self.restored.elapsed_ms,
+            restore_replayed: self.restored.replayed,
         }
     }
 
@@ -510,6 +531,27 @@ impl Engine {
         }
         let state = RwLockWriteGuard::downgrade(state);
         self.save_snapshot(&state);
+    }
+
+    /// Writes a snapshot of the state now, so that a restart after a crash
+    /// re-applies only what is written after it (the store's journal up to
+    /// it is dropped). Ingests wait while it is written; reads do not.
+    /// Does nothing without snapshots, in memory, after close, or when the
+    /// snapshot on disk is already of this state.
+    pub fn checkpoint(&self) -> Result<()> {
+        if !self.options.snapshots || self.store.dir().is_none() {
+            return Ok(());
+        }
+        let state = self.write();
+        if self.closed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // Every change to the state is queued to the store under this
+        // lock: once what is queued is committed, the two agree.
+        self.store.submit(Vec::new())?.wait()?;
+        let state = RwLockWriteGuard::downgrade(state);
+        self.save_snapshot(&state);
+        Ok(())
     }
 
     fn save_snapshot(&self, state: &State) {
@@ -532,7 +574,11 @@ impl Engine {
                 return;
             }
         };
-        if self.loaded == Some(generation) && snapshot::path(dir).exists() {
+        let mut current = self
+            .current_snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if *current == Some(generation) && snapshot::path(dir).exists() {
             debug!(generation = generation.generation, "snapshot still current");
             return;
         }
@@ -540,13 +586,23 @@ impl Engine {
         let documents = state.ids.len() as u64;
         let written = snapshot::save(dir, expect(generation, documents), |w| state.save(index, w));
         match written {
-            Ok(bytes) => info!(
-                bytes,
-                documents,
-                generation = generation.generation,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "snapshot written"
-            ),
+            Ok(bytes) => {
+                *current = Some(generation);
+                // Only now: an older snapshot must not find a complete
+                // journal with writes missing.
+                let trimmed = self.store.trim_journal(generation.generation);
+                info!(
+                    bytes,
+                    documents,
+                    generation = generation.generation,
+                    journal_trimmed = trimmed.as_ref().map_or(0, |n| *n),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "snapshot written"
+                );
+                if let Err(e) = trimmed {
+                    warn!(error = %e, "journal not trimmed; it is trimmed at the next snapshot");
+                }
+            }
             Err(e) => warn!(error = %e, "snapshot not written"),
         }
     }
@@ -762,18 +818,16 @@ impl State {
         self.ids.get(id, id_of(&self.docs))
     }
 
-    /// The state of `store`: from its snapshot when that is current (and
-    /// `snapshots`), else replayed. Also returns the generation the
-    /// snapshot was of.
-    fn open(store: &Store, snapshots: bool) -> Result<(State, Option<Generation>)> {
+    /// The state of `store`: from its snapshot (plus the documents
+    /// written since) when there is a usable one and `snapshots`, else
+    /// replayed.
+    fn open(store: &Store, snapshots: bool) -> Result<Opened> {
         if let Some(dir) = store.dir() {
             if !snapshots {
                 snapshot::remove(dir);
             } else {
-                let generation = store.generation()?;
-                let documents = store.documents()? as u64;
-                match State::from_snapshot(dir, generation, documents) {
-                    Ok(state) => return Ok((state, Some(generation))),
+                match State::from_snapshot(store, dir) {
+                    Ok(opened) => return Ok(opened),
                     Err(SnapshotError::Missing) => debug!("no snapshot; replaying the store"),
                     Err(e) => {
                         warn!(reason = %e, "snapshot not used; replaying the store");
@@ -782,24 +836,93 @@ impl State {
                 }
             }
         }
-        Ok((State::load(store)?, None))
+        let state = State::load(store)?;
+        Ok(Opened {
+            replayed: state.ids.len() as u64,
+            state,
+            from: RestoredFrom::Replay,
+            current: None,
+        })
     }
 
-    /// Reads the snapshot in `dir` if it is of the store at `generation`.
-    fn from_snapshot(
-        dir: &Path,
-        generation: Generation,
-        documents: u64,
-    ) -> Result<State, SnapshotError> {
+    /// Reads the snapshot in `dir` if it is of a generation of `store`
+    /// that the store's journal leads on from, and re-applies the
+    /// documents written since.
+    fn from_snapshot(store: &Store, dir: &Path) -> Result<Opened, SnapshotError> {
+        let journal_err = |e: crate::store::StoreError| {
+            SnapshotError::invalid(format!("cannot read the store's journal: {e}"))
+        };
+        let generation = store.generation().map_err(journal_err)?;
+        let documents = store.documents().map_err(journal_err)? as u64;
         let mut r = snapshot::open(dir, expect(generation, documents))?;
-        let state = State::load_snapshot(&mut r)?;
+        let header = r.header();
+        let written = if header.generation == generation.generation {
+            Vec::new()
+        } else {
+            store
+                .written_since(header.generation)
+                .map_err(journal_err)?
+                .ok_or(SnapshotError::Journal {
+                    snapshot: header.generation,
+                    store: generation.generation,
+                })?
+        };
+        let mut state = State::load_snapshot(&mut r)?;
         r.finish()?;
-        if state.ids.len() as u64 != documents {
+        if state.ids.len() as u64 != header.documents {
             return Err(SnapshotError::invalid(
                 "live documents disagree with the header",
             ));
         }
-        Ok(state)
+        let replayed = state.reapply(store, &written).map_err(journal_err)?;
+        if state.ids.len() as u64 != documents {
+            return Err(SnapshotError::Documents {
+                snapshot: state.ids.len() as u64,
+                store: documents,
+            });
+        }
+        Ok(Opened {
+            state,
+            from: RestoredFrom::Snapshot,
+            replayed,
+            current: written.is_empty().then_some(generation),
+        })
+    }
+
+    /// Brings the state up to date with the store for the documents
+    /// `written` since it was saved: each takes its stored version, or
+    /// leaves the state when it is no longer stored. Returns the documents
+    /// re-applied.
+    fn reapply(
+        &mut self,
+        store: &Store,
+        written: &[String],
+    ) -> Result<u64, crate::store::StoreError> {
+        let mut fps = Vec::new();
+        let mut pending = Vec::new();
+        for id in written {
+            match store.get(id)? {
+                Some(d) => {
+                    let start = fps.len();
+                    let (rec, patterns) = self.decode(&d, &mut fps);
+                    pending.push((rec, patterns, start));
+                }
+                None => {
+                    if let Some(idx) = self.find_id(id) {
+                        self.remove(idx);
+                    }
+                }
+            }
+        }
+        // In ingest order, after everything in the snapshot, as a replay
+        // would have applied them.
+        pending.sort_unstable_by_key(|(rec, _, _)| rec.seq);
+        let replayed = pending.len() as u64;
+        for (rec, patterns, start) in pending {
+            let end = start + rec.segments.len();
+            self.restore_record(rec, patterns, &fps[start..end]);
+        }
+        Ok(replayed)
     }
 
     /// Everything but the id and source lookup tables, which are rebuilt

@@ -167,4 +167,7 @@ pub struct Stats {
     pub restored_from: String,
     /// How long that took, milliseconds.
     pub restore_ms: u64,
+    /// Stored documents re-applied on open: all in a replay, those written
+    /// after the snapshot when restored from one.
+    pub restore_replayed: u64,
 }

@@ -375,6 +375,8 @@ pub struct ServeOptions {
     pub max_message_bytes: usize,
     pub drain_timeout: Duration,
     pub admission: Admission,
+    /// Periodic snapshots of the state ([`Engine::checkpoint`]).
+    pub snapshot_interval: Option<Duration>,
 }
 
 /// Serves until `shutdown` resolves, then stops taking calls, gives the
@@ -418,6 +420,9 @@ pub async fn serve(
             let _ = stop_rx.await;
         });
     tokio::pin!(server);
+    let checkpoints = opts
+        .snapshot_interval
+        .map(|every| tokio::spawn(checkpoints(engine.clone(), every)));
     info!(%addr, "serving");
     tokio::select! {
         r = &mut server => r?,
@@ -434,9 +439,28 @@ pub async fn serve(
             }
         }
     }
+    if let Some(task) = checkpoints {
+        task.abort();
+    }
     tokio::task::spawn_blocking(move || engine.close()).await?;
     info!("store flushed; stopped");
     Ok(())
+}
+
+/// Writes a snapshot every `every`, off the async threads. One that is
+/// still being written when the server stops finishes before the close.
+async fn checkpoints(engine: Arc<Engine>, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let engine = engine.clone();
+        match tokio::task::spawn_blocking(move || engine.checkpoint()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "checkpoint failed"),
+            Err(e) => warn!(error = %e, "checkpoint task failed"),
+        }
+    }
 }
 
 /// Resolves on ctrl-c or SIGTERM.

@@ -1,13 +1,17 @@
 //! A checkpoint of the engine's in-memory state, so that a restart does
 //! not have to replay every stored document.
 //!
-//! Written on graceful close to `state.snapshot` in the data directory
-//! (temp file, fsync, rename), read on open only when it is provably the
-//! state of the store as it is now: its header names the store (a random
-//! id kept in the store) and the store's commit generation at the time it
-//! was written, and the store must still be at that generation. Anything
-//! else (no file, another format, another store, a commit since, a bad
-//! checksum, a short file) makes the engine replay the store instead.
+//! Written on graceful close (and, when configured, periodically) to
+//! `state.snapshot` in the data directory (temp file, fsync, rename), read
+//! on open only when it is provably a state the store went through: its
+//! header names the store (a random id kept in the store) and the store's
+//! commit generation at the time it was written. A store at that
+//! generation is restored from the snapshot alone; a store that has
+//! committed since (a crash, no graceful close) from the snapshot plus the
+//! documents its journal says were written since, when the journal holds
+//! every commit since. Anything else (no file, another format, another
+//! store, a journal with gaps, a bad checksum, a short file) makes the
+//! engine replay the store instead.
 //!
 //! Layout: a fixed [`HEADER_LEN`]-byte header, then the body as frames of
 //! about [`FRAME`] bytes, each `[len u32][xxh3 u64][bytes]`. Frames are
@@ -48,8 +52,10 @@ pub enum SnapshotError {
     OtherStore,
     #[error("snapshot was written by another release or with other fingerprint parameters")]
     Params,
-    #[error("snapshot is of store generation {snapshot}, the store is at {store}")]
+    #[error("snapshot is of store generation {snapshot}, later than the store's {store}")]
     Stale { snapshot: u64, store: u64 },
+    #[error("snapshot is of store generation {snapshot}, the store is at {store} and its journal does not hold every commit since")]
+    Journal { snapshot: u64, store: u64 },
     #[error("snapshot holds {snapshot} documents, the store {store}")]
     Documents { snapshot: u64, store: u64 },
     #[error("snapshot frame at byte {offset} fails its checksum")]
@@ -248,6 +254,11 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// The snapshot's header: which generation of the store it is of.
+    pub fn header(&self) -> Header {
+        self.header
+    }
+
     /// Loads the next frame; false at the end of the file.
     fn next_frame(&mut self) -> Result<bool> {
         let mut head = [0u8; 12];
@@ -433,7 +444,9 @@ pub struct Expect {
     pub documents: u64,
 }
 
-/// Opens the snapshot in `dir` if its header matches `expect`.
+/// Opens the snapshot in `dir` if its header matches `expect`, or is of
+/// an earlier generation of the same store (the caller then checks the
+/// journal: [`Reader::header`]).
 pub fn open(dir: &Path, expect: Expect) -> Result<Reader> {
     let Expect {
         params,
@@ -456,13 +469,13 @@ pub fn open(dir: &Path, expect: Expect) -> Result<Reader> {
     if header.store_id != store_id {
         return Err(SnapshotError::OtherStore);
     }
-    if header.generation != generation {
+    if header.generation > generation {
         return Err(SnapshotError::Stale {
             snapshot: header.generation,
             store: generation,
         });
     }
-    if header.documents != documents {
+    if header.generation == generation && header.documents != documents {
         return Err(SnapshotError::Documents {
             snapshot: header.documents,
             store: documents,
@@ -537,10 +550,13 @@ mod tests {
             Err(SnapshotError::Missing)
         ));
         write_sample(dir.path(), 9);
+        // A store behind its snapshot (restored from an older backup).
         assert!(matches!(
-            read_sample(dir.path(), 10),
+            read_sample(dir.path(), 8),
             Err(SnapshotError::Stale { .. })
         ));
+        // A store ahead of it: the caller replays the journal since.
+        assert_eq!(open(dir.path(), expect(10)).unwrap().header().generation, 9);
         let other = Expect {
             store_id: 8,
             ..expect(9)

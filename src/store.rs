@@ -8,7 +8,10 @@
 //!
 //! Every commit also bumps a generation counter kept in the same
 //! transaction, so that a snapshot of the state (`snapshot`) can tell
-//! whether the store has moved on since it was written.
+//! whether the store has moved on since it was written, and (when the
+//! journal is on) records which document ids it wrote under that
+//! generation: a restart after a crash reads the last snapshot and
+//! re-applies only the documents written since, instead of all of them.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +33,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const STORE_ID: &str = "store_id";
 /// Commits that changed documents, bumped in each group commit.
 const GENERATION: &str = "generation";
+/// Ids put or deleted, by (generation, ordinal in the commit). Trimmed up
+/// to a snapshot's generation once that snapshot is durable.
+const JOURNAL: TableDefinition<(u64, u32), &str> = TableDefinition::new("journal");
 
 /// Page cache of a durable store unless configured (redb's own default is
 /// 1 GiB, which would count against every deployment's memory).
@@ -103,6 +109,27 @@ pub struct Store {
     failed: Arc<AtomicBool>,
 }
 
+/// How a store is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Page cache, bytes. The cache is resident memory, so its cap decides
+    /// how much of the process grows with the corpus; pages beyond it are
+    /// read back through the operating system's file cache.
+    pub cache_bytes: usize,
+    /// Record the ids each commit writes (for snapshots); off, any journal
+    /// left from before is cleared.
+    pub journal: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            journal: true,
+        }
+    }
+}
+
 /// Which store, and how far its commits have gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generation {
@@ -113,14 +140,15 @@ pub struct Generation {
 impl Store {
     /// Opens (or creates) `dir/chaff.redb`; `None` keeps everything in memory.
     pub fn open(dir: Option<&Path>) -> Result<Store, StoreError> {
-        Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+        Store::open_with(dir, StoreOptions::default())
     }
 
-    /// As [`Store::open`], with the store's page cache capped at
-    /// `cache_bytes`. The cache is resident memory, so its cap decides
-    /// how much of the process grows with the corpus; pages beyond it are
-    /// read back through the operating system's file cache.
-    pub fn open_with_cache(dir: Option<&Path>, cache_bytes: usize) -> Result<Store, StoreError> {
+    /// As [`Store::open`], with every option.
+    pub fn open_with(dir: Option<&Path>, options: StoreOptions) -> Result<Store, StoreError> {
+        let StoreOptions {
+            cache_bytes,
+            journal,
+        } = options;
         let (db, durable) = match dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
@@ -152,6 +180,11 @@ impl Store {
                     meta.insert(STORE_ID, new_store_id()).map_err(engine_err)?;
                 }
             }
+            if journal {
+                txn.open_table(JOURNAL).map_err(engine_err)?;
+            } else {
+                txn.delete_table(JOURNAL).map_err(engine_err)?;
+            }
             txn.commit().map_err(engine_err)?;
         }
         let (tx, rx) = mpsc::channel();
@@ -160,7 +193,7 @@ impl Store {
         let writer_failed = failed.clone();
         let writer = std::thread::Builder::new()
             .name("chaff-store".into())
-            .spawn(move || writer_loop(&writer_db, rx, &writer_failed))
+            .spawn(move || writer_loop(&writer_db, rx, &writer_failed, journal))
             .map_err(|e| engine_err(redb::Error::Io(e)))?;
         Ok(Store {
             db,
@@ -222,6 +255,75 @@ impl Store {
         decode(id, v.value()).map(Some)
     }
 
+    /// The ids written since `generation` (put or deleted; each once, in
+    /// the order of their last write), or `None` when the journal does not
+    /// hold every commit since: it was trimmed past it, was off, or the
+    /// store was written by a release without one.
+    pub fn written_since(&self, generation: u64) -> Result<Option<Vec<String>>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine_err)?;
+        let current = {
+            let meta = txn.open_table(META).map_err(engine_err)?;
+            meta.get(GENERATION)
+                .map_err(engine_err)?
+                .map_or(0, |v| v.value())
+        };
+        if generation > current {
+            return Ok(None);
+        }
+        let journal = match txn.open_table(JOURNAL) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(engine_err(e)),
+        };
+        let mut expected = generation + 1;
+        let mut ids = Vec::new();
+        for row in journal.range((generation + 1, 0)..).map_err(engine_err)? {
+            let (k, v) = row.map_err(engine_err)?;
+            let (g, _) = k.value();
+            if g == expected {
+                expected += 1;
+            } else if g + 1 != expected {
+                // A commit with nothing journalled.
+                return Ok(None);
+            }
+            ids.push(v.value().to_string());
+        }
+        if expected != current + 1 {
+            return Ok(None);
+        }
+        // Last write wins: keep each id at its last position.
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let mut last: Vec<String> = ids
+            .into_iter()
+            .rev()
+            .filter(|id| seen.insert(id.clone()))
+            .collect();
+        last.reverse();
+        Ok(Some(last))
+    }
+
+    /// Drops the journal up to and including `generation`, once a snapshot
+    /// of it is durable (never before: an older snapshot would then look
+    /// complete with writes missing).
+    pub fn trim_journal(&self, generation: u64) -> Result<usize, StoreError> {
+        let txn = self.db.begin_write().map_err(engine_err)?;
+        let trimmed = {
+            let mut journal = txn.open_table(JOURNAL).map_err(engine_err)?;
+            let keys: Vec<(u64, u32)> = journal
+                .range(..=(generation, u32::MAX))
+                .map_err(engine_err)?
+                .map(|row| row.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()
+                .map_err(engine_err)?;
+            for k in &keys {
+                journal.remove(k).map_err(engine_err)?;
+            }
+            keys.len()
+        };
+        txn.commit().map_err(engine_err)?;
+        Ok(trimmed)
+    }
+
     /// Stored documents.
     pub fn documents(&self) -> Result<usize, StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
@@ -267,7 +369,7 @@ fn new_store_id() -> u64 {
     xxhash_rust::xxh3::xxh3_64(seed.as_bytes()).max(1)
 }
 
-fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, failed: &AtomicBool) {
+fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, failed: &AtomicBool, journal: bool) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -276,7 +378,12 @@ fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, failed: &AtomicBool) {
                 Err(_) => break,
             }
         }
-        let result = commit(db, &group);
+        let result = if group.iter().all(|(writes, _)| writes.is_empty()) {
+            // Nothing to write: acknowledged once everything before it is.
+            Ok(())
+        } else {
+            commit(db, &group, journal)
+        };
         if let Err(e) = &result {
             failed.store(true, Ordering::SeqCst);
             error!(error = %e, writes = group.len(), "group commit failed");
@@ -289,32 +396,107 @@ fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, failed: &AtomicBool) {
     }
 }
 
-fn commit(db: &Database, group: &[Job]) -> Result<(), String> {
+fn commit(db: &Database, group: &[Job], journal: bool) -> Result<(), String> {
     let run = || -> Result<(), redb::Error> {
         let txn = db.begin_write()?;
         {
+            let mut meta = txn.open_table(META)?;
+            let generation = meta.get(GENERATION)?.map_or(0, |v| v.value()) + 1;
+            meta.insert(GENERATION, generation)?;
             let mut table = txn.open_table(DOCUMENTS)?;
+            let mut journal = journal.then(|| txn.open_table(JOURNAL)).transpose()?;
             let mut buf = Vec::new();
-            for (writes, _) in group {
-                for w in writes {
-                    match w {
-                        Write::Put(doc) => {
-                            buf.clear();
-                            doc.encode(&mut buf).expect("vec has capacity");
-                            table.insert(doc.id.as_str(), buf.as_slice())?;
-                        }
-                        Write::Delete(id) => {
-                            table.remove(id.as_str())?;
-                        }
+            let ids = group.iter().flat_map(|(writes, _)| writes).map(|w| {
+                let id = match w {
+                    Write::Put(doc) => {
+                        buf.clear();
+                        doc.encode(&mut buf).expect("vec has capacity");
+                        table.insert(doc.id.as_str(), buf.as_slice())?;
+                        doc.id.as_str()
                     }
+                    Write::Delete(id) => {
+                        table.remove(id.as_str())?;
+                        id.as_str()
+                    }
+                };
+                Ok::<_, redb::Error>(id)
+            });
+            for (ordinal, id) in ids.enumerate() {
+                let id = id?;
+                if let Some(journal) = journal.as_mut() {
+                    journal.insert((generation, ordinal as u32), id)?;
                 }
             }
-            let mut meta = txn.open_table(META)?;
-            let generation = meta.get(GENERATION)?.map_or(0, |v| v.value());
-            meta.insert(GENERATION, generation + 1)?;
         }
         txn.commit()?;
         Ok(())
     };
     run().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(id: &str, seq: u64) -> Write {
+        Write::Put(StoredDocument {
+            id: id.to_string(),
+            seq,
+            ..Default::default()
+        })
+    }
+
+    fn commit(store: &Store, writes: Vec<Write>) {
+        store.submit(writes).unwrap().wait().unwrap();
+    }
+
+    #[test]
+    fn the_journal_names_what_each_commit_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path())).unwrap();
+        commit(&store, vec![put("a", 1), put("b", 2)]);
+        let after_first = store.generation().unwrap().generation;
+        // Nothing to write: no commit, no generation.
+        commit(&store, vec![]);
+        assert_eq!(store.generation().unwrap().generation, after_first);
+        commit(&store, vec![put("c", 3), Write::Delete("a".into())]);
+        commit(&store, vec![put("c", 4)]);
+        let now = store.generation().unwrap().generation;
+        assert_eq!(now, after_first + 2);
+
+        let since = |g| store.written_since(g).unwrap();
+        assert_eq!(since(now), Some(vec![]));
+        // Each id once, at its last write.
+        assert_eq!(since(after_first), Some(vec!["a".into(), "c".into()]));
+        assert_eq!(since(0), Some(vec!["b".into(), "a".into(), "c".into()]));
+        // A generation the store has not reached.
+        assert_eq!(since(now + 1), None);
+
+        assert_eq!(store.trim_journal(after_first).unwrap(), 2);
+        assert_eq!(since(0), None, "trimmed commits are missing");
+        assert_eq!(since(after_first), Some(vec!["a".into(), "c".into()]));
+    }
+
+    #[test]
+    fn commits_without_the_journal_leave_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(Some(dir.path())).unwrap();
+            commit(&store, vec![put("a", 1)]);
+        }
+        let off = StoreOptions {
+            journal: false,
+            ..StoreOptions::default()
+        };
+        {
+            let store = Store::open_with(Some(dir.path()), off).unwrap();
+            commit(&store, vec![put("b", 2)]);
+            assert_eq!(store.written_since(0).unwrap(), None);
+        }
+        let store = Store::open(Some(dir.path())).unwrap();
+        commit(&store, vec![put("c", 3)]);
+        assert_eq!(store.written_since(0).unwrap(), None);
+        assert_eq!(store.written_since(1).unwrap(), None);
+        assert_eq!(store.written_since(2).unwrap(), Some(vec!["c".into()]));
+    }
 }

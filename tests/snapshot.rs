@@ -12,7 +12,7 @@ use chaff::engine::{OpenOptions, RestoredFrom};
 use chaff::labels::{ClusterQuery, DocumentLabels, Stats};
 use chaff::proto::v1 as pb;
 use chaff::proto::v1::chaff_client::ChaffClient;
-use chaff::store::{Store, Write};
+use chaff::store::{Store, StoreOptions, Write};
 use chaff::Engine;
 use common::fixtures::{appeal, article, republish};
 use common::{connect, get, ingest, outlet_doc, ServerProcess};
@@ -91,6 +91,7 @@ fn answers(engine: &Engine, ids: &[String]) -> (Vec<Option<DocumentLabels>>, Str
     stats.resident_bytes = 0;
     stats.restored_from.clear();
     stats.restore_ms = 0;
+    stats.restore_replayed = 0;
     (labels, format!("{:?}", clusters.clusters), stats)
 }
 
@@ -159,7 +160,7 @@ fn a_reopen_without_changes_keeps_the_snapshot() {
 }
 
 #[test]
-fn a_commit_after_the_snapshot_makes_it_stale() {
+fn commits_after_the_snapshot_are_reapplied_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     populated(dir.path());
     // As a process that died before closing would leave it: one more
@@ -174,9 +175,65 @@ fn a_commit_after_the_snapshot_makes_it_stale() {
         store.close();
     }
     let engine = open(dir.path(), true);
+    assert_eq!(engine.restored().from, RestoredFrom::Snapshot);
+    assert!(engine.document("a3", false).is_err());
+    assert!(engine.document("a4", false).is_ok());
+    let from_journal = answers(&engine, &ids());
+    engine.close();
+    drop(engine);
+    let engine = open(dir.path(), false);
+    assert_eq!(engine.restored().from, RestoredFrom::Replay);
+    assert_eq!(answers(&engine, &ids()), from_journal);
+}
+
+#[test]
+fn a_commit_the_journal_does_not_hold_makes_the_snapshot_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    populated(dir.path());
+    // A store written without a journal (snapshots off, or a release
+    // before journals) since the snapshot.
+    {
+        let options = StoreOptions {
+            journal: false,
+            ..StoreOptions::default()
+        };
+        let store = Store::open_with(Some(dir.path()), options).unwrap();
+        store
+            .submit(vec![Write::Delete("a3".to_string())])
+            .unwrap()
+            .wait()
+            .unwrap();
+        store.close();
+    }
+    let engine = open(dir.path(), true);
     assert_eq!(engine.restored().from, RestoredFrom::Replay);
     assert!(engine.document("a3", false).is_err());
     assert!(engine.document("a4", false).is_ok());
+}
+
+#[test]
+fn a_checkpoint_moves_the_snapshot_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    populated(dir.path());
+    let engine = open(dir.path(), true);
+    engine
+        .ingest(document(
+            "late",
+            "ledger.example",
+            T0 + 9000,
+            &article(77, 3),
+        ))
+        .unwrap();
+    engine.checkpoint().unwrap();
+    let after = answers(&engine, &ids());
+    // Nothing written since: the reopen reads the checkpoint alone.
+    engine.close();
+    drop(engine);
+    let engine = open(dir.path(), true);
+    assert_eq!(engine.restored().from, RestoredFrom::Snapshot);
+    assert_eq!(engine.restored().replayed, 0);
+    assert_eq!(answers(&engine, &ids()), after);
+    assert!(engine.document("late", false).is_ok());
 }
 
 fn damaged_snapshot_is_not_used(damage: impl FnOnce(&mut Vec<u8>)) {
@@ -225,8 +282,33 @@ fn sigterm(server: &mut ServerProcess) {
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
 }
 
+async fn delete(c: &mut ChaffClient<tonic::transport::Channel>, id: &str) {
+    c.delete_document(pb::DeleteDocumentRequest { id: id.into() })
+        .await
+        .expect("delete");
+}
+
+/// Every answer a client can read for documents `a0`..`a{n}`.
+async fn read_all(c: &mut ChaffClient<tonic::transport::Channel>, n: usize) -> Vec<String> {
+    let mut all = Vec::new();
+    for i in 0..n {
+        let id = format!("a{i}");
+        let answer = c
+            .get_document(pb::GetDocumentRequest {
+                id: id.clone(),
+                include_text: false,
+            })
+            .await;
+        all.push(match answer {
+            Ok(r) => format!("{:?}", r.into_inner().labels),
+            Err(status) => format!("{:?}", status.code()),
+        });
+    }
+    all
+}
+
 #[tokio::test]
-async fn graceful_restart_reads_the_snapshot_and_kill_9_replays() {
+async fn graceful_restart_reads_the_snapshot_and_kill_9_reapplies_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
@@ -247,29 +329,82 @@ async fn graceful_restart_reads_the_snapshot_and_kill_9_replays() {
     let mut server = ServerProcess::spawn(&["--data-dir", data]);
     let mut c = connect(&server.url()).await;
     let s = stats(&mut c).await;
-    assert_eq!(s.restored_from, "snapshot", "{s:?}");
+    assert_eq!(
+        (s.restored_from.as_str(), s.restore_replayed),
+        ("snapshot", 0),
+        "{s:?}"
+    );
     assert_eq!(s.documents, 12);
     for (i, b) in before.iter().enumerate() {
         assert_eq!(&get(&mut c, &format!("a{i}")).await, b, "a{i}");
     }
 
-    // More documents, acknowledged, then SIGKILL: the snapshot is stale.
+    // More documents, a re-crawl with other text and a takedown, all
+    // acknowledged, then SIGKILL: no snapshot of them.
     for i in 12..20 {
         ingest(&mut c, outlet_doc(i)).await;
     }
-    let mut all = Vec::new();
-    for i in 0..20 {
-        all.push(get(&mut c, &format!("a{i}")).await);
-    }
+    let mut recrawl = outlet_doc(4);
+    recrawl.body = outlet_doc(30).body;
+    ingest(&mut c, recrawl).await;
+    delete(&mut c, "a7").await;
+    let all = read_all(&mut c, 20).await;
     server.kill_9();
 
-    // The replay gives what the snapshot plus the new documents gave.
+    // The snapshot plus the journal's 9 documents give the same answers.
     let server = ServerProcess::spawn(&["--data-dir", data]);
     let mut c = connect(&server.url()).await;
     let s = stats(&mut c).await;
-    assert_eq!(s.restored_from, "replay", "{s:?}");
-    assert_eq!(s.documents, 20);
-    for (i, b) in all.iter().enumerate() {
-        assert_eq!(&get(&mut c, &format!("a{i}")).await, b, "a{i}");
+    assert_eq!(
+        (s.restored_from.as_str(), s.restore_replayed),
+        ("snapshot", 9),
+        "{s:?}"
+    );
+    assert_eq!(s.documents, 19);
+    assert_eq!(read_all(&mut c, 20).await, all);
+    drop(server);
+
+    // And so does a full replay.
+    let server = ServerProcess::spawn(&["--data-dir", data, "--no-snapshot"]);
+    let mut c = connect(&server.url()).await;
+    let s = stats(&mut c).await;
+    assert_eq!(
+        (s.restored_from.as_str(), s.restore_replayed),
+        ("replay", 19),
+        "{s:?}"
+    );
+    assert_eq!(read_all(&mut c, 20).await, all);
+}
+
+#[tokio::test]
+async fn a_periodic_snapshot_bounds_what_a_crash_reapplies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let mut server = ServerProcess::spawn(&["--data-dir", data, "--snapshot-interval", "200ms"]);
+    let mut c = connect(&server.url()).await;
+    for i in 0..6 {
+        ingest(&mut c, outlet_doc(i)).await;
     }
+    // A checkpoint written after the last acknowledged ingest.
+    let acked = std::time::SystemTime::now();
+    let snapshot = chaff::snapshot::path(std::path::Path::new(data));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&snapshot)
+        .and_then(|m| m.modified())
+        .map_or(true, |t| t <= acked)
+    {
+        assert!(std::time::Instant::now() < deadline, "no periodic snapshot");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    ingest(&mut c, outlet_doc(6)).await;
+    let all = read_all(&mut c, 7).await;
+    server.kill_9();
+
+    let server = ServerProcess::spawn(&["--data-dir", data]);
+    let mut c = connect(&server.url()).await;
+    let s = stats(&mut c).await;
+    assert_eq!(s.restored_from, "snapshot", "{s:?}");
+    assert!(s.restore_replayed <= 1, "{s:?}");
+    assert_eq!(read_all(&mut c, 7).await, all);
 }

@@ -247,6 +247,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             max_message_bytes: a.max_message_bytes,
             drain_timeout: a.drain_timeout,
             admission: server::Admission::new(a.max_in_flight, a.queue_timeout),
+            snapshot_interval: (!a.snapshot_interval.is_zero()).then_some(a.snapshot_interval),
         };
         server::serve(engine, listener, opts, server::shutdown_signal()).await
     })

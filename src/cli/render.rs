@@ -102,7 +102,7 @@ pub fn clusters(list: &[ClusterInfo]) -> String {
 
 pub fn stats(s: &Stats) -> String {
     format!(
-        "documents             {}\nsegments              {}\nclusters              {}\nboilerplate clusters  {}\nsources               {}\nindexed fingerprints  {}\nresident memory       {:.1} MiB\ndurable               {}\nrestored from         {} in {:.2}s\n",
+        "documents             {}\nsegments              {}\nclusters              {}\nboilerplate clusters  {}\nsources               {}\nindexed fingerprints  {}\nresident memory       {:.1} MiB\ndurable               {}\nrestored from         {} in {:.2}s ({} documents re-applied)\n",
         s.documents,
         s.segments,
         s.clusters,
@@ -112,6 +112,7 @@ pub fn stats(s: &Stats) -> String {
         s.resident_bytes as f64 / (1 << 20) as f64,
         s.durable,
         s.restored_from,
-        s.restore_ms as f64 / 1000.0
+        s.restore_ms as f64 / 1000.0,
+        s.restore_replayed
     )
 }

@@ -48,6 +48,7 @@ impl TestServer {
             max_message_bytes,
             drain_timeout: Duration::from_secs(5),
             admission,
+            snapshot_interval: None,
         };
         let handle = tokio::spawn(serve(engine, listener, opts, async {
             let _ = stopped.await;
