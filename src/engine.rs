@@ -874,7 +874,18 @@ impl State {
                 "live documents disagree with the header",
             ));
         }
+        let started = Instant::now();
         let replayed = state.reapply(store, &written).map_err(journal_err)?;
+        if !written.is_empty() {
+            info!(
+                written = written.len(),
+                replayed,
+                snapshot_generation = header.generation,
+                store_generation = generation.generation,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "re-applied the documents written after the snapshot"
+            );
+        }
         if state.ids.len() as u64 != documents {
             return Err(SnapshotError::Documents {
                 snapshot: state.ids.len() as u64,
@@ -900,20 +911,18 @@ impl State {
     ) -> Result<u64, crate::store::StoreError> {
         let mut fps = Vec::new();
         let mut pending = Vec::new();
-        for id in written {
-            match store.get(id)? {
-                Some(d) => {
-                    let start = fps.len();
-                    let (rec, patterns) = self.decode(&d, &mut fps);
-                    pending.push((rec, patterns, start));
-                }
-                None => {
-                    if let Some(idx) = self.find_id(id) {
-                        self.remove(idx);
-                    }
+        store.for_each_of(written, |id, stored| match stored {
+            Some(d) => {
+                let start = fps.len();
+                let (rec, patterns) = self.decode(&d, &mut fps);
+                pending.push((rec, patterns, start));
+            }
+            None => {
+                if let Some(idx) = self.find_id(id) {
+                    self.remove(idx);
                 }
             }
-        }
+        })?;
         // In ingest order, after everything in the snapshot, as a replay
         // would have applied them.
         pending.sort_unstable_by_key(|(rec, _, _)| rec.seq);

@@ -324,6 +324,28 @@ impl Store {
         Ok(trimmed)
     }
 
+    /// Calls `f` with each id of `ids` and its stored document (`None`:
+    /// not stored), in one read transaction and in key order, which keeps
+    /// the lookups of a large batch close together in the file.
+    pub fn for_each_of(
+        &self,
+        ids: &[String],
+        mut f: impl FnMut(&str, Option<StoredDocument>),
+    ) -> Result<(), StoreError> {
+        let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        let txn = self.db.begin_read().map_err(engine_err)?;
+        let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
+        for id in sorted {
+            let doc = match table.get(id).map_err(engine_err)? {
+                Some(v) => Some(decode(id, v.value())?),
+                None => None,
+            };
+            f(id, doc);
+        }
+        Ok(())
+    }
+
     /// Stored documents.
     pub fn documents(&self) -> Result<usize, StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
