@@ -1053,7 +1053,7 @@ impl State {
         }
         state.clusters = Clusters::load(r)?;
         state.index = Box::new(SketchIndex::load(r)?);
-        state.patterns = Patterns::load(r)?;
+        state.patterns = Patterns::load(r, state.docs.len())?;
         Ok(state)
     }
 

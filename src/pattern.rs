@@ -51,7 +51,7 @@ pub fn names() -> Vec<String> {
 /// Bumped whenever [`analyze`] reads a text differently (heads, headline
 /// slots, figures): a state snapshot keeps what the earlier reading
 /// derived, so one of another version is not used (a replay re-derives).
-pub const PATTERN_VERSION: u32 = 2;
+pub const PATTERN_VERSION: u32 = 3;
 
 /// Longest head (the text before the colon), characters.
 const MAX_HEAD_CHARS: usize = 40;
@@ -69,14 +69,19 @@ const MAX_NUMBERS: u8 = 4;
 /// The segment may be its document's headline.
 const HEADLINE: u8 = 1;
 
-/// What [`analyze`] finds in one segment.
+/// What [`analyze`] finds in one segment. Kept for every indexed document
+/// that has one, so it is small: 32-bit hashes (a collision merges two
+/// heads of one source, or two sets of figures of one cluster: rare, and
+/// only a count is off), and the segment's cluster once indexed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SegmentPattern {
     pub ordinal: u32,
     /// Hash of the lower-cased words before a leading colon; 0: none.
-    pub head: u64,
+    pub head: u32,
     /// Hash of the segment's digits, in order; 0: no digits.
-    pub digits: u64,
+    pub digits: u32,
+    /// The segment's cluster, set by [`Patterns::add`] (0 before).
+    cluster: u32,
     /// Figures in the segment ([`digits`]), at most [`MAX_NUMBERS`].
     pub numbers: u8,
     flags: u8,
@@ -91,13 +96,13 @@ impl SegmentPattern {
 /// A document's segments that carry a pattern, by ordinal (others have none).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DocPatterns {
-    pub segments: Vec<SegmentPattern>,
+    pub segments: Box<[SegmentPattern]>,
 }
 
 impl DocPatterns {
     /// The line heads of the document, each once.
-    fn distinct_heads(&self) -> Vec<u64> {
-        let mut heads: Vec<u64> = self
+    fn distinct_heads(&self) -> Vec<u32> {
+        let mut heads: Vec<u32> = self
             .segments
             .iter()
             .map(|s| s.head)
@@ -143,7 +148,7 @@ pub fn head(text: &str) -> Option<String> {
 /// or a percentage ("fell 0.14% to 2,248.17 points" has two), or every
 /// number of a text with [`NUMBER_LIST`] or more. Days, years and counters
 /// alone are not figures: a template's date changes every time.
-pub fn digits(text: &str) -> (u64, u8) {
+pub fn digits(text: &str) -> (u32, u8) {
     let chars: Vec<char> = text.chars().collect();
     let mut d = String::new();
     let mut figures = 0u8;
@@ -183,7 +188,7 @@ pub fn digits(text: &str) -> (u64, u8) {
     if d.is_empty() {
         (0, 0)
     } else {
-        (xxh3_64(d.as_bytes()).max(1), figures.min(MAX_NUMBERS))
+        (hash32(&d), figures.min(MAX_NUMBERS))
     }
 }
 
@@ -193,7 +198,7 @@ pub fn analyze<'a>(segments: impl Iterator<Item = (&'a str, u32, u8)>) -> DocPat
     let mut out = Vec::new();
     for (ordinal, (text, tokens, flags)) in segments.enumerate() {
         let ordinal = ordinal as u32;
-        let head = head(text).map_or(0, |h| xxh3_64(h.as_bytes()).max(1));
+        let head = head(text).map_or(0, |h| hash32(&h));
         let (digits, numbers) = digits(text);
         let headline = flags & layout::OPENS_MAIN != 0
             || (ordinal < HEADLINE_SEGMENTS
@@ -204,12 +209,25 @@ pub fn analyze<'a>(segments: impl Iterator<Item = (&'a str, u32, u8)>) -> DocPat
                 ordinal,
                 head,
                 digits,
+                cluster: 0,
                 numbers,
                 flags: if headline { HEADLINE } else { 0 },
             });
         }
     }
-    DocPatterns { segments: out }
+    DocPatterns {
+        segments: out.into_boxed_slice(),
+    }
+}
+
+/// A nonzero 32-bit hash (0 means none).
+fn hash32(s: &str) -> u32 {
+    (xxh3_64(s.as_bytes()) as u32).max(1)
+}
+
+/// Cluster ids are 32-bit wherever they are kept (see the engine).
+fn cluster32(c: ClusterId) -> u32 {
+    u32::try_from(c).expect("cluster ids fit in 32 bits")
 }
 
 /// One document's headline occurrence of a cluster.
@@ -224,28 +242,30 @@ struct Headline {
 /// other digits than the first one recorded.
 #[derive(Debug, Clone, Copy, Default)]
 struct NumberStats {
-    first: u64,
+    first: u32,
     members: u32,
     differ: u32,
 }
 
-/// What a stored document contributed (to take it back on removal).
+/// What a stored document contributed (to take it back on removal); its
+/// segments carry their clusters.
 #[derive(Debug)]
 struct DocEntry {
     source: SourceIdx,
     patterns: DocPatterns,
-    /// Cluster of each pattern segment, in the same order.
-    clusters: Box<[ClusterId]>,
 }
 
 /// Per-source counts of line heads, per-cluster headlines and numbers.
 #[derive(Debug, Default)]
 pub struct Patterns {
     /// (source, head) -> documents of the source with a line of that head.
-    heads: HashMap<(SourceIdx, u64), u32>,
-    headlines: HashMap<ClusterId, Vec<Headline>>,
-    numbers: HashMap<ClusterId, NumberStats>,
-    docs: HashMap<DocIdx, DocEntry>,
+    heads: HashMap<(SourceIdx, u32), u32>,
+    /// By 32-bit cluster id.
+    headlines: HashMap<u32, Vec<Headline>>,
+    numbers: HashMap<u32, NumberStats>,
+    /// By document handle (handles are dense: a table, not a map); `None`
+    /// for a document without patterns, deleted or not indexed.
+    docs: Vec<Option<DocEntry>>,
 }
 
 impl Patterns {
@@ -255,18 +275,14 @@ impl Patterns {
         if patterns.segments.is_empty() {
             return;
         }
-        // Kept for the document's lifetime: no spare capacity (a Vec's
-        // first push reserves four).
-        patterns.segments.shrink_to_fit();
         for h in patterns.distinct_heads() {
             *self.heads.entry((me.source, h)).or_default() += 1;
         }
-        let mut mine = Vec::with_capacity(patterns.segments.len());
-        let mut seen_numbers: Vec<ClusterId> = Vec::new();
-        let mut seen_headlines: Vec<ClusterId> = Vec::new();
-        for s in &patterns.segments {
-            let cluster = clusters.get(s.ordinal as usize).copied().unwrap_or(0);
-            mine.push(cluster);
+        let mut seen_numbers: Vec<u32> = Vec::new();
+        let mut seen_headlines: Vec<u32> = Vec::new();
+        for s in patterns.segments.iter_mut() {
+            let cluster = cluster32(clusters.get(s.ordinal as usize).copied().unwrap_or(0));
+            s.cluster = cluster;
             // A document counts once per cluster: checked against its own
             // segments, not by scanning the list, which a line in the
             // headline slot of every page of a large source makes long.
@@ -295,20 +311,20 @@ impl Patterns {
                 n.differ += (s.digits != n.first) as u32;
             }
         }
-        self.docs.insert(
-            me.doc,
-            DocEntry {
-                source: me.source,
-                patterns,
-                clusters: mine.into(),
-            },
-        );
+        let at = me.doc as usize;
+        if self.docs.len() <= at {
+            self.docs.resize_with(at + 1, || None);
+        }
+        self.docs[at] = Some(DocEntry {
+            source: me.source,
+            patterns,
+        });
     }
 
     /// Takes back what [`Patterns::add`] recorded for `doc`. (A cluster
     /// whose first numbered member leaves keeps comparing with its digits.)
     pub fn remove(&mut self, doc: DocIdx) {
-        let Some(e) = self.docs.remove(&doc) else {
+        let Some(e) = self.docs.get_mut(doc as usize).and_then(Option::take) else {
             return;
         };
         for h in e.patterns.distinct_heads() {
@@ -319,8 +335,9 @@ impl Patterns {
                 }
             }
         }
-        let mut seen_numbers: Vec<ClusterId> = Vec::new();
-        for (s, &cluster) in e.patterns.segments.iter().zip(e.clusters.iter()) {
+        let mut seen_numbers: Vec<u32> = Vec::new();
+        for s in e.patterns.segments.iter() {
+            let cluster = s.cluster;
             if s.headline() {
                 if let Some(list) = self.headlines.get_mut(&cluster) {
                     list.retain(|h| h.doc != doc);
@@ -344,7 +361,11 @@ impl Patterns {
 
     /// The patterns recorded for an indexed document.
     pub fn of(&self, doc: DocIdx) -> Option<&DocPatterns> {
-        self.docs.get(&doc).map(|e| &e.patterns)
+        self.entry(doc).map(|e| &e.patterns)
+    }
+
+    fn entry(&self, doc: DocIdx) -> Option<&DocEntry> {
+        self.docs.get(doc as usize).and_then(Option::as_ref)
     }
 
     /// Pattern features of each segment of a document: `patterns` are its
@@ -356,11 +377,12 @@ impl Patterns {
         patterns: &DocPatterns,
         clusters: &[ClusterId],
     ) -> Vec<[f32; PATTERN_FEATURES]> {
-        let indexed = self.docs.contains_key(&me.doc);
+        let indexed = self.entry(me.doc).is_some();
         clusters
             .iter()
             .enumerate()
             .map(|(ordinal, &cluster)| {
+                let cluster = cluster32(cluster);
                 let p = patterns.get(ordinal as u32);
                 let mut x = [0f32; PATTERN_FEATURES];
                 if let Some(p) = p.filter(|p| p.head != 0) {
@@ -424,23 +446,27 @@ impl Patterns {
             w.put(n.differ)?;
         }
         w.length(self.docs.len())?;
-        for (&doc, e) in &self.docs {
-            w.put(doc)?;
+        w.length(self.docs.iter().flatten().count())?;
+        for (doc, e) in self.docs.iter().enumerate() {
+            let Some(e) = e else { continue };
+            w.put(doc as DocIdx)?;
             w.put(e.source)?;
             w.length(e.patterns.segments.len())?;
-            for (p, &c) in e.patterns.segments.iter().zip(e.clusters.iter()) {
+            for p in e.patterns.segments.iter() {
                 w.put(p.ordinal)?;
                 w.put(p.head)?;
                 w.put(p.digits)?;
+                w.put(p.cluster)?;
                 w.put(p.numbers)?;
                 w.put(p.flags)?;
-                w.put(c)?;
             }
         }
         Ok(())
     }
 
-    pub fn load(r: &mut Reader) -> SnapResult<Patterns> {
+    /// Reads what [`Patterns::save`] wrote, for a state of `documents`
+    /// document handles (live or not).
+    pub fn load(r: &mut Reader, documents: usize) -> SnapResult<Patterns> {
         let n = r.length(16)?;
         let mut heads = HashMap::with_capacity_and_hasher(n, Default::default());
         for _ in 0..n {
@@ -449,7 +475,7 @@ impl Patterns {
         let n = r.length(16)?;
         let mut headlines = HashMap::with_capacity_and_hasher(n, Default::default());
         for _ in 0..n {
-            let cluster: ClusterId = r.get()?;
+            let cluster: u32 = r.get()?;
             let k = r.length(24)?;
             let mut list = Vec::with_capacity(k);
             for _ in 0..k {
@@ -464,7 +490,7 @@ impl Patterns {
         let n = r.length(24)?;
         let mut numbers = HashMap::with_capacity_and_hasher(n, Default::default());
         for _ in 0..n {
-            let cluster: ClusterId = r.get()?;
+            let cluster: u32 = r.get()?;
             numbers.insert(
                 cluster,
                 NumberStats {
@@ -474,34 +500,49 @@ impl Patterns {
                 },
             );
         }
-        let n = r.length(16)?;
-        let mut docs = HashMap::with_capacity_and_hasher(n, Default::default());
+        // The table's length, then its entries (each at least 12 bytes).
+        let len = r.length(0)?;
+        if len > documents {
+            return Err(SnapshotError::invalid(
+                "pattern table longer than the documents",
+            ));
+        }
+        let n = r.length(12)?;
+        if n > len {
+            return Err(SnapshotError::invalid(
+                "more pattern entries than documents",
+            ));
+        }
+        let mut docs = Vec::new();
+        docs.resize_with(len, || None);
         for _ in 0..n {
             let doc: DocIdx = r.get()?;
             let source: SourceIdx = r.get()?;
-            let k = r.length(30)?;
+            let k = r.length(18)?;
             let mut segments = Vec::with_capacity(k);
-            let mut clusters = Vec::with_capacity(k);
             for _ in 0..k {
                 segments.push(SegmentPattern {
                     ordinal: r.get()?,
                     head: r.get()?,
                     digits: r.get()?,
+                    cluster: r.get()?,
                     numbers: r.get()?,
                     flags: r.get()?,
                 });
-                clusters.push(r.get()?);
             }
             if !segments.is_sorted_by_key(|s| s.ordinal) {
                 return Err(SnapshotError::invalid("pattern segments out of order"));
             }
             let entry = DocEntry {
                 source,
-                patterns: DocPatterns { segments },
-                clusters: clusters.into(),
+                patterns: DocPatterns {
+                    segments: segments.into(),
+                },
             };
-            if docs.insert(doc, entry).is_some() {
-                return Err(SnapshotError::invalid("a document's patterns twice"));
+            match docs.get_mut(doc as usize) {
+                Some(slot @ None) => *slot = Some(entry),
+                Some(Some(_)) => return Err(SnapshotError::invalid("a document's patterns twice")),
+                None => return Err(SnapshotError::invalid("pattern entry past the table")),
             }
         }
         Ok(Patterns {
