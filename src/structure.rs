@@ -146,29 +146,56 @@ struct TextShape {
     legal: bool,
 }
 
+/// One pass over the characters: this runs for every segment of every
+/// document.
 fn text_shape(text: &str) -> TextShape {
     let (mut visible, mut punct, mut digits) = (0u32, 0u32, 0u32);
-    let mut separators = false;
-    for c in text.chars() {
-        if c.is_whitespace() {
-            continue;
-        }
-        visible += 1;
-        if c.is_ascii_digit() {
-            digits += 1;
-        } else if !c.is_alphanumeric() {
-            punct += 1;
-        }
-        separators |= matches!(c, '|' | '»' | '·' | '•' | '›' | '«' | '‹');
-    }
     let (mut words, mut title) = (0u32, 0u32);
-    for w in text.split_whitespace() {
-        if let Some(c) = w.chars().find(|c| c.is_alphabetic()) {
-            words += 1;
-            title += c.is_uppercase() as u32;
+    let mut separators = false;
+    let mut copyright_sign = false;
+    // Within a run of non-whitespace: whether its first letter was seen.
+    let mut letter_seen = false;
+    if text.is_ascii() {
+        // The same counts by byte (most text is ASCII): no case tables.
+        for &b in text.as_bytes() {
+            // `char::is_whitespace` on ASCII, vertical tab included.
+            if matches!(b, b' ' | b'\t'..=b'\r') {
+                letter_seen = false;
+                continue;
+            }
+            visible += 1;
+            if b.is_ascii_digit() {
+                digits += 1;
+            } else if !b.is_ascii_alphabetic() {
+                punct += 1;
+            } else if !letter_seen {
+                letter_seen = true;
+                words += 1;
+                title += b.is_ascii_uppercase() as u32;
+            }
+            separators |= b == b'|';
+        }
+    } else {
+        for c in text.chars() {
+            if c.is_whitespace() {
+                letter_seen = false;
+                continue;
+            }
+            visible += 1;
+            if c.is_ascii_digit() {
+                digits += 1;
+            } else if !c.is_alphanumeric() {
+                punct += 1;
+            }
+            if !letter_seen && c.is_alphabetic() {
+                letter_seen = true;
+                words += 1;
+                title += c.is_uppercase() as u32;
+            }
+            separators |= matches!(c, '|' | '»' | '·' | '•' | '›' | '«' | '‹');
+            copyright_sign |= c == '©';
         }
     }
-    let lower = text.to_lowercase();
     let share = |a: u32, b: u32| if b == 0 { 0.0 } else { a as f32 / b as f32 };
     TextShape {
         ends_sentence: layout::ends_sentence(text),
@@ -176,10 +203,16 @@ fn text_shape(text: &str) -> TextShape {
         digit_share: share(digits, visible),
         titlecase_share: share(title, words),
         separators,
-        legal: text.contains('©')
-            || lower.contains("copyright")
-            || lower.contains("all rights reserved"),
+        legal: copyright_sign || legal_phrase(text),
     }
+}
+
+/// "copyright" or "all rights reserved" in any case. Both are ASCII, so an
+/// ASCII lower-casing finds what a full one would, at a fraction of the
+/// cost (no per-character case tables).
+fn legal_phrase(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("copyright") || lower.contains("all rights reserved")
 }
 
 /// Blocks of `html` that carry each segment's text, matched in page order.
@@ -237,6 +270,79 @@ fn align(segments: &[SegmentShape<'_>], html: &Extracted) -> Vec<Option<BlockCon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shape as first written (two passes and a lower-cased copy).
+    fn reference_shape(text: &str) -> TextShape {
+        let (mut visible, mut punct, mut digits) = (0u32, 0u32, 0u32);
+        let mut separators = false;
+        for c in text.chars() {
+            if c.is_whitespace() {
+                continue;
+            }
+            visible += 1;
+            if c.is_ascii_digit() {
+                digits += 1;
+            } else if !c.is_alphanumeric() {
+                punct += 1;
+            }
+            separators |= matches!(c, '|' | '»' | '·' | '•' | '›' | '«' | '‹');
+        }
+        let (mut words, mut title) = (0u32, 0u32);
+        for w in text.split_whitespace() {
+            if let Some(c) = w.chars().find(|c| c.is_alphabetic()) {
+                words += 1;
+                title += c.is_uppercase() as u32;
+            }
+        }
+        let lower = text.to_lowercase();
+        let share = |a: u32, b: u32| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+        TextShape {
+            ends_sentence: layout::ends_sentence(text),
+            punct_share: share(punct, visible),
+            digit_share: share(digits, visible),
+            titlecase_share: share(title, words),
+            separators,
+            legal: text.contains('©')
+                || lower.contains("copyright")
+                || lower.contains("all rights reserved"),
+        }
+    }
+
+    fn same(a: &TextShape, b: &TextShape) -> bool {
+        (a.ends_sentence, a.separators, a.legal) == (b.ends_sentence, b.separators, b.legal)
+            && a.punct_share == b.punct_share
+            && a.digit_share == b.digit_share
+            && a.titlecase_share == b.titlecase_share
+    }
+
+    #[test]
+    fn the_one_pass_shape_is_the_reference_shape() {
+        for t in [
+            "",
+            "   ",
+            "© 2008 AFP. All Rights Reserved.",
+            "COPYRIGHT 2020 The Ledger",
+            "copyrigh t",
+            "Home | News | Sport » Football",
+            "\"Quoted,\" he said — 12.5% of 2,000 (AP).",
+            "Ünïcödé Wörds and 東京 テキスト… ok",
+            "x1 Y2 ,z 3a",
+        ] {
+            assert!(same(&text_shape(t), &reference_shape(t)), "{t:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn shapes_agree_on_any_text(t in "[a-zA-Z0-9 ,.|©\u{e9}\u{c9}\u{6771}\u{a0}\t\n-]{0,60}") {
+            proptest::prop_assert!(same(&text_shape(&t), &reference_shape(&t)));
+        }
+
+        #[test]
+        fn shapes_agree_on_ascii_text(t in "[\\x00-\\x7f]{0,80}") {
+            proptest::prop_assert!(same(&text_shape(&t), &reference_shape(&t)));
+        }
+    }
 
     fn shapes(texts: &[&str]) -> Vec<SegmentShape<'static>> {
         texts
