@@ -149,33 +149,36 @@ pub fn head(text: &str) -> Option<String> {
 /// number of a text with [`NUMBER_LIST`] or more. Days, years and counters
 /// alone are not figures: a template's date changes every time.
 pub fn digits(text: &str) -> (u32, u8) {
-    let chars: Vec<char> = text.chars().collect();
-    let mut d = String::new();
+    // By byte: digits, separators and '%' are ASCII, and no byte of a
+    // multi-byte character is ASCII, so this reads what a walk over the
+    // characters reads, without collecting them first.
+    let bytes = text.as_bytes();
+    let mut d = Vec::new();
     let mut figures = 0u8;
     let mut count = 0u8;
     let mut i = 0;
-    while i < chars.len() {
-        if !chars[i].is_ascii_digit() {
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
             i += 1;
             continue;
         }
         // One number: digits, with a point or comma between digits.
         if !d.is_empty() {
-            d.push(' ');
+            d.push(b' ');
         }
         let mut separated = false;
-        while i < chars.len() {
-            let c = chars[i];
+        while i < bytes.len() {
+            let c = bytes[i];
             if c.is_ascii_digit() {
                 d.push(c);
-            } else if matches!(c, '.' | ',') && chars.get(i + 1).is_some_and(char::is_ascii_digit) {
+            } else if matches!(c, b'.' | b',') && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
                 separated = true;
             } else {
                 break;
             }
             i += 1;
         }
-        if separated || chars.get(i) == Some(&'%') {
+        if separated || bytes.get(i) == Some(&b'%') {
             figures = figures.saturating_add(1);
         }
         count = count.saturating_add(1);
@@ -188,7 +191,7 @@ pub fn digits(text: &str) -> (u32, u8) {
     if d.is_empty() {
         (0, 0)
     } else {
-        (hash32(&d), figures.min(MAX_NUMBERS))
+        ((xxh3_64(&d) as u32).max(1), figures.min(MAX_NUMBERS))
     }
 }
 
@@ -575,6 +578,56 @@ pub fn numbers_are_news(x: &[f32; PATTERN_FEATURES], layout: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `digits` as first written, over characters.
+    fn reference_digits(text: &str) -> (u32, u8) {
+        let chars: Vec<char> = text.chars().collect();
+        let mut d = String::new();
+        let (mut figures, mut count) = (0u8, 0u8);
+        let mut i = 0;
+        while i < chars.len() {
+            if !chars[i].is_ascii_digit() {
+                i += 1;
+                continue;
+            }
+            if !d.is_empty() {
+                d.push(' ');
+            }
+            let mut separated = false;
+            while i < chars.len() {
+                let c = chars[i];
+                if c.is_ascii_digit() {
+                    d.push(c);
+                } else if matches!(c, '.' | ',')
+                    && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+                {
+                    separated = true;
+                } else {
+                    break;
+                }
+                i += 1;
+            }
+            if separated || chars.get(i) == Some(&'%') {
+                figures = figures.saturating_add(1);
+            }
+            count = count.saturating_add(1);
+        }
+        if count >= NUMBER_LIST {
+            figures = figures.max(count);
+        }
+        if d.is_empty() {
+            (0, 0)
+        } else {
+            (hash32(&d), figures.min(MAX_NUMBERS))
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn digits_by_byte_are_digits_by_character(t in "[0-9.,% a-z\u{e9}\u{660}\u{ff11}\u{2009}]{0,60}") {
+            proptest::prop_assert_eq!(digits(&t), reference_digits(&t));
+        }
+    }
 
     #[test]
     fn heads_are_the_words_before_a_leading_colon() {
