@@ -159,21 +159,27 @@ fn a_reopen_without_changes_keeps_the_snapshot() {
     }
 }
 
+/// One commit straight to the store, as a process that died before it
+/// closed leaves it: document a3 taken down, no new snapshot.
+fn take_down_a3(dir: &Path, journal: bool) {
+    let options = StoreOptions {
+        journal,
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(Some(dir), options).unwrap();
+    store
+        .submit(vec![Write::Delete("a3".to_string())])
+        .unwrap()
+        .wait()
+        .unwrap();
+    store.close();
+}
+
 #[test]
 fn commits_after_the_snapshot_are_reapplied_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     populated(dir.path());
-    // As a process that died before closing would leave it: one more
-    // commit, no new snapshot.
-    {
-        let store = Store::open(Some(dir.path())).unwrap();
-        store
-            .submit(vec![Write::Delete("a3".to_string())])
-            .unwrap()
-            .wait()
-            .unwrap();
-        store.close();
-    }
+    take_down_a3(dir.path(), true);
     let engine = open(dir.path(), true);
     assert_eq!(engine.restored().from, RestoredFrom::Snapshot);
     assert!(engine.document("a3", false).is_err());
@@ -192,19 +198,7 @@ fn a_commit_the_journal_does_not_hold_makes_the_snapshot_stale() {
     populated(dir.path());
     // A store written without a journal (snapshots off, or a release
     // before journals) since the snapshot.
-    {
-        let options = StoreOptions {
-            journal: false,
-            ..StoreOptions::default()
-        };
-        let store = Store::open_with(Some(dir.path()), options).unwrap();
-        store
-            .submit(vec![Write::Delete("a3".to_string())])
-            .unwrap()
-            .wait()
-            .unwrap();
-        store.close();
-    }
+    take_down_a3(dir.path(), false);
     let engine = open(dir.path(), true);
     assert_eq!(engine.restored().from, RestoredFrom::Replay);
     assert!(engine.document("a3", false).is_err());
