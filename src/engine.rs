@@ -229,7 +229,9 @@ impl Engine {
             data_dir,
             StoreOptions {
                 cache_bytes: options.cache_bytes,
-                journal: options.snapshots,
+                // In memory there is no snapshot for a journal to lead on
+                // from: it would only grow.
+                journal: options.snapshots && data_dir.is_some(),
             },
         )?;
         let opened = State::open(&store, options.snapshots)?;
