@@ -472,6 +472,32 @@ mod tests {
     }
 
     #[test]
+    fn the_pages_title_escapes_the_repeat_rule() {
+        // A site teases the story on its other pages; on its own page the
+        // headline is the title, and the model decides it.
+        let p = Policy::default();
+        let me = m(3, 1, 30);
+        let headline = Signals {
+            layout: layout::PAGE_HAS_MAIN | layout::MARKUP,
+            prior: -3.0,
+            ..sig(8, MatchKind::Exact, 0)
+        };
+        let repeated = view(6, 1, 6, m(1, 1, 10));
+        assert_eq!(
+            classify(&repeated, &me, &headline, &p).label,
+            Label::Boilerplate
+        );
+        let titled = Signals {
+            layout: headline.layout | layout::TITLE,
+            ..headline
+        };
+        assert_eq!(
+            classify(&repeated, &me, &titled, &p).label,
+            Label::Editorial
+        );
+    }
+
+    #[test]
     fn earlier_in_other_source_is_syndicated_but_origin_is_editorial() {
         let p = Policy::default();
         let origin = m(1, 1, 10);
