@@ -141,22 +141,34 @@ pub struct Signals {
 }
 
 /// Number of document-context features; [`context_names`] names them.
-pub const CONTEXT_FEATURES: usize = 4;
+pub const CONTEXT_FEATURES: usize = 6;
 
 pub fn context_names() -> Vec<String> {
-    ["nb_prior", "nb_repeated", "rep_before", "rep_after"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "nb_prior",
+        "nb_repeated",
+        "rep_before",
+        "rep_after",
+        "rep_wide",
+        "page_rep",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// Segments within this distance are a segment's neighbours.
 const NEIGHBOURS: usize = 2;
+/// Segments within this distance are its wider surroundings.
+const SURROUNDINGS: usize = 10;
 
 /// Per segment: the mean prior of its neighbours, the share of them that
-/// the source repeats, and the share of repeated segments before and after
-/// it. Template text comes in runs, and an article sits between a repeated
-/// header and a repeated footer.
+/// the source repeats, the share of repeated segments before and after it,
+/// the share of repeated segments in its wider surroundings, and the share
+/// of the whole page the source repeats. Template text comes in runs (a
+/// menu, a list of teasers, a footer), an article sits between a repeated
+/// header and a repeated footer, and a page the source mostly repeats (an
+/// index, a product grid) has little text of its own.
 pub fn document_context(priors: &[f32], repeated: &[bool]) -> Vec<[f32; CONTEXT_FEATURES]> {
     let n = priors.len().min(repeated.len());
     let mut before = vec![0u32; n + 1];
@@ -173,11 +185,18 @@ pub fn document_context(priors: &[f32], repeated: &[bool]) -> Vec<[f32; CONTEXT_
                 k += 1;
             }
             let share = |a: u32, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+            let (wlo, whi) = (
+                i.saturating_sub(SURROUNDINGS),
+                (i + SURROUNDINGS).min(n - 1),
+            );
+            let wide = before[whi + 1] - before[wlo] - repeated[i] as u32;
             [
                 if k == 0 { 0.0 } else { p / k as f32 },
                 share(r, k as usize),
                 share(before[i], i),
                 share(before[n] - before[i + 1], n - i - 1),
+                share(wide, whi - wlo),
+                share(before[n], n),
             ]
         })
         .collect()
@@ -219,7 +238,7 @@ pub fn cross_features(
 }
 
 /// Number of inputs of the final model; [`final_names`] names them.
-pub const FINAL_FEATURES: usize = 8 + CROSS_FEATURES + CONTEXT_FEATURES + PATTERN_FEATURES;
+pub const FINAL_FEATURES: usize = 9 + CROSS_FEATURES + CONTEXT_FEATURES + PATTERN_FEATURES;
 
 pub fn final_names() -> Vec<String> {
     let mut n: Vec<String> = [
@@ -231,6 +250,7 @@ pub fn final_names() -> Vec<String> {
         "heads_main",
         "page_has_main",
         "has_html",
+        "title",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -254,8 +274,9 @@ pub fn final_features(sig: &Signals, cross: &[f32; CROSS_FEATURES]) -> [f32; FIN
     x[5] = layout::heads_main_block(sig.layout) as u8 as f32;
     x[6] = flag(layout::PAGE_HAS_MAIN);
     x[7] = flag(layout::MARKUP);
-    let c = 8 + CROSS_FEATURES;
-    x[8..c].copy_from_slice(cross);
+    x[8] = flag(layout::TITLE);
+    let c = 9 + CROSS_FEATURES;
+    x[9..c].copy_from_slice(cross);
     x[c..c + CONTEXT_FEATURES].copy_from_slice(&sig.context);
     x[c + CONTEXT_FEATURES..].copy_from_slice(&sig.pattern);
     x
@@ -287,10 +308,12 @@ pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy)
     // A page's own headline recurs as a teaser on the site's other pages;
     // where it opens the main block (and is no earlier page's headline), or
     // where this page is the first of its source to carry it as a headline,
-    // it is the page's own. A sentence whose figures change from page to
-    // page is news in a template (a market report). The model decides both.
+    // or where it is the page's title, it is the page's own. A sentence
+    // whose figures change from page to page is news in a template (a market
+    // report). The model decides these.
     let own_headline = policy.use_structure
         && ((layout::heads_main_block(sig.layout) && !pattern::teaser(&sig.pattern))
+            || sig.layout & layout::TITLE != 0
             || pattern::headline_first(&sig.pattern)
             || pattern::numbers_are_news(&sig.pattern, sig.layout));
     let template = if policy.use_structure && sig.layout & layout::ATTRIBUTION != 0 {
@@ -439,13 +462,39 @@ mod tests {
         let line = Signals {
             layout: layout::LINE | layout::PAGE_HAS_MAIN,
             prior: -1.0,
-            context: [0.0, 1.0, 1.0, 1.0],
+            context: [0.0, 1.0, 1.0, 1.0, 1.0, 1.0],
             ..sig(4, MatchKind::Exact, 0)
         };
         let d = classify(&view(10, 1, 10, m(1, 1, 10)), &me, &line, &p);
         assert_eq!(d.label, Label::Boilerplate);
         let d = classify(&view(1, 1, 1, me), &me, &line, &p);
         assert_eq!(d.label, Label::Editorial);
+    }
+
+    #[test]
+    fn the_pages_title_escapes_the_repeat_rule() {
+        // A site teases the story on its other pages; on its own page the
+        // headline is the title, and the model decides it.
+        let p = Policy::default();
+        let me = m(3, 1, 30);
+        let headline = Signals {
+            layout: layout::PAGE_HAS_MAIN | layout::MARKUP,
+            prior: -3.0,
+            ..sig(8, MatchKind::Exact, 0)
+        };
+        let repeated = view(6, 1, 6, m(1, 1, 10));
+        assert_eq!(
+            classify(&repeated, &me, &headline, &p).label,
+            Label::Boilerplate
+        );
+        let titled = Signals {
+            layout: headline.layout | layout::TITLE,
+            ..headline
+        };
+        assert_eq!(
+            classify(&repeated, &me, &titled, &p).label,
+            Label::Editorial
+        );
     }
 
     #[test]
@@ -542,14 +591,25 @@ mod tests {
     #[test]
     fn context_counts_neighbours_and_repeats_around() {
         let c = document_context(&[1.0, 2.0, 3.0, 4.0], &[true, false, false, true]);
-        assert_eq!(c[0], [2.5, 0.0, 0.0, 1.0 / 3.0]);
-        assert_eq!(c[1], [8.0 / 3.0, 2.0 / 3.0, 1.0, 0.5]);
-        assert_eq!(c[3], [2.5, 0.0, 1.0 / 3.0, 0.0]);
+        assert_eq!(c[0], [2.5, 0.0, 0.0, 1.0 / 3.0, 1.0 / 3.0, 0.5]);
+        assert_eq!(c[1], [8.0 / 3.0, 2.0 / 3.0, 1.0, 0.5, 2.0 / 3.0, 0.5]);
+        assert_eq!(c[3], [2.5, 0.0, 1.0 / 3.0, 0.0, 1.0 / 3.0, 0.5]);
         assert!(document_context(&[], &[]).is_empty());
         assert_eq!(
             document_context(&[1.0], &[true]),
-            vec![[0.0, 0.0, 0.0, 0.0]]
+            vec![[0.0, 0.0, 0.0, 0.0, 0.0, 1.0]]
         );
+    }
+
+    #[test]
+    fn context_sees_a_repeated_run_beyond_the_next_neighbours() {
+        // A menu of six repeated lines, then unrepeated text.
+        let repeated: Vec<bool> = (0..30).map(|i| i < 6).collect();
+        let c = document_context(&[0.0; 30], &repeated);
+        assert_eq!(c[10][1], 0.0);
+        assert_eq!(c[10][4], 6.0 / 20.0);
+        assert_eq!(c[25][4], 0.0);
+        assert_eq!(c[25][5], 0.2);
     }
 
     #[test]

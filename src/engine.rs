@@ -700,6 +700,9 @@ impl Engine {
             if f[structure::HAS_MARKUP] == 1.0 {
                 *l |= layout::MARKUP;
             }
+            if f[structure::TITLE] == 1.0 {
+                *l |= layout::TITLE;
+            }
         }
         let priors = features
             .iter()

@@ -20,6 +20,10 @@ pub struct Extracted {
     pub blocks: Vec<(u32, u32)>,
     /// Where each block sits in the page, one per block.
     pub context: Vec<BlockContext>,
+    /// The page's `<title>`, whitespace collapsed (empty without one): it
+    /// names the page's own story, which a site's teasers of its other
+    /// stories do not.
+    pub title: String,
 }
 
 /// The markup around a block: what a reader's eye and a template designer
@@ -545,7 +549,24 @@ fn walk(html: &str, keep_hidden: bool) -> Extracted {
     }
     b.flush();
     b.mark_top_candidate();
+    b.out.title = title(&doc);
     b.out
+}
+
+/// The text of the page's first `<title>` element, whitespace collapsed.
+fn title(doc: &Html) -> String {
+    doc.tree
+        .root()
+        .descendants()
+        .filter_map(ElementRef::wrap)
+        .find(|e| e.value().name() == "title")
+        .map(|e| {
+            e.text()
+                .flat_map(str::split_whitespace)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -582,6 +603,16 @@ mod tests {
                 "tail"
             ]
         );
+    }
+
+    #[test]
+    fn keeps_the_title_apart_from_the_blocks() {
+        let e = extract(
+            "<html><head><title> The  council votes\n| Example </title></head><body><p>x</p></body></html>",
+        );
+        assert_eq!(e.title, "The council votes | Example");
+        assert_eq!(blocks("<head><title>T</title></head><p>x</p>"), vec!["x"]);
+        assert_eq!(extract("<p>no title</p>").title, "");
     }
 
     #[test]

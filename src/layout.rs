@@ -28,6 +28,11 @@ pub const MARKUP: u8 = 32;
 /// A credit line: a wire service's attribution or a copyright notice.
 pub const ATTRIBUTION: u8 = 64;
 
+/// The segment repeats the page's `<title>` (set from `structure`'s
+/// features, not by `layout`): the page's own headline, however often the
+/// site teases it elsewhere.
+pub const TITLE: u8 = 128;
+
 /// Tokens of a segment that reads as running text when it ends a sentence.
 const SENTENCE_TOKENS: u32 = 10;
 /// Tokens of a segment that reads as running text whatever its end.

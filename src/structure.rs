@@ -9,7 +9,7 @@
 //! *prior*: the log-odds that the segment is template text. `classify`
 //! weighs it against the cross-document evidence.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::html::{hint, tag, BlockContext, Extracted};
 use crate::layout;
@@ -18,8 +18,16 @@ use crate::model;
 /// Index of the feature that says the segment was found in the markup.
 pub const HAS_MARKUP: usize = 16;
 
-/// Number of page features; [`NAMES`] names them in order.
-pub const PAGE_FEATURES: usize = 20 + tag::COUNT + hint::COUNT;
+/// Index of the feature that says the segment repeats the page's title
+/// ([`matches_title`]).
+pub const TITLE: usize = 20 + tag::COUNT + hint::COUNT;
+/// Index of the feature that says the same text occurs elsewhere on the page.
+const DUPLICATE: usize = TITLE + 1;
+/// Index of the log distance, in segments, to the page's main block.
+const MAIN_DISTANCE: usize = TITLE + 2;
+
+/// Number of page features; [`names`] names them in order.
+pub const PAGE_FEATURES: usize = 23 + tag::COUNT + hint::COUNT;
 
 /// Feature names, in vector order (the fitting script reads them).
 pub fn names() -> Vec<String> {
@@ -50,6 +58,7 @@ pub fn names() -> Vec<String> {
     .collect();
     n.extend((0..tag::COUNT).map(|i| format!("tag_{i}")));
     n.extend((0..hint::COUNT).map(|i| format!("hint_{i}")));
+    n.extend(["title", "dup_in_page", "ln_dist_main"].map(String::from));
     n
 }
 
@@ -71,6 +80,8 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
         .collect();
     let (first_main, last_main) = (main.first().copied(), main.last().copied());
     let contexts = html.map(|e| align(segments, e));
+    let title = html.map_or_else(HashSet::new, |e| words(&e.title).collect());
+    let copies = copies_on_page(segments);
     segments
         .iter()
         .enumerate()
@@ -99,6 +110,13 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
             f[13] = shape.titlecase_share;
             f[14] = shape.separators as u8 as f32;
             f[15] = shape.legal as u8 as f32;
+            f[TITLE] = matches_title(s.text, &title) as u8 as f32;
+            f[DUPLICATE] = (copies[i] > 1) as u8 as f32;
+            f[MAIN_DISTANCE] = match (first_main, last_main) {
+                (Some(a), _) if i < a => ((a - i) as f32).ln_1p(),
+                (_, Some(b)) if i > b => ((i - b) as f32).ln_1p(),
+                _ => 0.0,
+            };
             if let Some(ctx) = contexts.as_ref().and_then(|c| c[i]) {
                 let density = if ctx.chars == 0 {
                     0.0
@@ -119,6 +137,56 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
             f
         })
         .collect()
+}
+
+/// Lower-cased words (runs of letters and digits) of a text.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Fewest words of a segment read as the page's title.
+const TITLE_WORDS: usize = 3;
+/// Share of the segment's words that the title must have.
+const TITLE_INSIDE: f32 = 0.8;
+/// Share of the title's distinct words that the segment must cover.
+const TITLE_COVER: f32 = 0.6;
+
+/// The segment is the page's title, bar the site's name around it ("Mayor
+/// resigns | Example News"): a site teases its stories on each other's pages,
+/// so a headline repeats across the site, but only its own page carries it
+/// as its title. The site's name alone covers too little of a title to
+/// count.
+pub fn matches_title(text: &str, title: &HashSet<String>) -> bool {
+    if title.is_empty() {
+        return false;
+    }
+    let seg: Vec<String> = words(text).collect();
+    if seg.len() < TITLE_WORDS {
+        return false;
+    }
+    let inside = seg.iter().filter(|w| title.contains(*w)).count();
+    let distinct: HashSet<&String> = seg.iter().filter(|w| title.contains(*w)).collect();
+    inside as f32 >= TITLE_INSIDE * seg.len() as f32
+        && distinct.len() as f32 >= TITLE_COVER * title.len() as f32
+}
+
+/// How many segments of the page carry each segment's text (whitespace and
+/// case aside): menus and calls to action recur within one page, prose does
+/// not.
+fn copies_on_page(segments: &[SegmentShape<'_>]) -> Vec<u32> {
+    let key = |t: &str| {
+        t.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let mut count: HashMap<String, u32> = HashMap::new();
+    for s in segments {
+        *count.entry(key(s.text)).or_default() += 1;
+    }
+    segments.iter().map(|s| count[&key(s.text)]).collect()
 }
 
 /// The page prior of one segment: log-odds of template text.
@@ -384,6 +452,52 @@ mod tests {
         assert!(f[2][16..].iter().all(|&x| x == 0.0));
         // The footer line, with its legal mark.
         assert!(has(3, 15) && has(3, 20 + 2));
+    }
+
+    #[test]
+    fn the_title_marks_the_pages_own_headline_not_the_site_name() {
+        let title: HashSet<String> =
+            words("Mayor resigns over budget row | Example News").collect();
+        assert!(matches_title("Mayor resigns over budget row", &title));
+        assert!(matches_title("Mayor Resigns Over Budget Row!", &title));
+        // The site's name, another story's teaser, a short line: not the title.
+        assert!(!matches_title("Example News", &title));
+        assert!(!matches_title(
+            "Council approves budget for new library",
+            &title
+        ));
+        assert!(!matches_title("Mayor resigns", &title));
+        assert!(!matches_title(
+            "Mayor resigns over budget row",
+            &HashSet::new()
+        ));
+    }
+
+    #[test]
+    fn page_features_flag_the_title_copies_and_distance_to_the_main_block() {
+        let html = crate::html::extract(
+            "<head><title>Mayor resigns over budget row - Example</title></head><body></body>",
+        );
+        let mut segs = shapes(&[
+            "Menu",
+            "Mayor resigns over budget row",
+            "Menu",
+            "Body text.",
+        ]);
+        segs[3].layout = layout::IN_MAIN | layout::PAGE_HAS_MAIN;
+        for s in &mut segs[..3] {
+            s.layout = layout::PAGE_HAS_MAIN;
+        }
+        let f = page_features(&segs, Some(&html));
+        assert_eq!(f[1][TITLE], 1.0);
+        assert_eq!(f[0][TITLE], 0.0);
+        assert_eq!(
+            (f[0][DUPLICATE], f[1][DUPLICATE], f[2][DUPLICATE]),
+            (1.0, 0.0, 1.0)
+        );
+        assert_eq!(f[3][MAIN_DISTANCE], 0.0);
+        assert!((f[0][MAIN_DISTANCE] - 4f32.ln()).abs() < 1e-6);
+        assert!(f[1][MAIN_DISTANCE] > f[2][MAIN_DISTANCE]);
     }
 
     #[test]

@@ -30,11 +30,11 @@ import numpy as np
 import lightgbm as lgb
 
 # The final model's inputs, by dump column name ("prior" is stage 1's output).
-FINAL = ["prior", "ln_tokens", "running", "line", "in_main", "heads_main", "page_has_main", "has_html"]
+FINAL = ["prior", "ln_tokens", "running", "line", "in_main", "heads_main", "page_has_main", "has_html", "title"]
 CROSS = ["sd2", "sd_threshold", "ln_sd", "multi_source", "earlier_elsewhere"]
 # Document context (classify::document_context); nb_prior is recomputed here
 # from the out-of-fold priors, by the same definition.
-CONTEXT = ["nb_prior", "nb_repeated", "rep_before", "rep_after"]
+CONTEXT = ["nb_prior", "nb_repeated", "rep_before", "rep_after", "rep_wide", "page_rep"]
 # What the source's other lines show (pattern::Patterns::evidence).
 PATTERN = ["ln_head_docs", "teaser", "headline_first", "numbers", "numbers_vary"]
 NEIGHBOURS = 2
@@ -72,8 +72,28 @@ def load(path, exclude_split, set_no):
             ws.append(min(r["chars"], 2000))
             groups.append(str(r.get('site') or r['doc']))
             texts.append((r["doc"], r.get("text", "")))
+    use = np.array(use) & ~without_main_text([t[0] for t in texts], ys, ws, use)
     return (names, np.array(xs, dtype=np.float32), np.array(ys), np.array(ws, dtype=np.float64), groups,
-            texts, np.array(use))
+            texts, use)
+
+
+# A page whose gold has (next to) no main text among its paragraphs: a gold
+# main text that does not match the page (mis-encoded, truncated to a line),
+# or none at all. Such a page labels its article boilerplate and would teach
+# the model that articles are template text; it is left out of fitting.
+MIN_MAIN_SHARE = 0.01
+
+
+def without_main_text(docs, ys, ws, use):
+    """Per row: its page has under MIN_MAIN_SHARE of its scored characters
+    outside boilerplate."""
+    total, main = {}, {}
+    for d, y, w, u in zip(docs, ys, ws, use):
+        if u:
+            total[d] = total.get(d, 0.0) + w
+            main[d] = main.get(d, 0.0) + (w if y == 0.0 else 0.0)
+    bad = {d for d in total if main[d] < MIN_MAIN_SHARE * total[d]}
+    return np.array([d in bad for d in docs])
 
 
 def params(a):
@@ -87,8 +107,9 @@ def params(a):
 # likely template.
 MONOTONE = {"prior", "sd2", "sd_threshold", "ln_sd", "nb_prior", "nb_repeated", "ln_head_docs", "teaser"}
 # ... and may only fall with these: the first page of a source to carry a
-# line as its headline is that story's page.
-DECREASING = {"headline_first"}
+# line as its headline is that story's page, and a page's title names its
+# own story.
+DECREASING = {"headline_first", "title"}
 
 
 def train(x, y, w, a, monotone=None):
@@ -219,6 +240,7 @@ def main():
     # others.
     col = lambda n: x[:, names.index(n)]
     own_headline = (((col("heads_main") == 1) & (col("teaser") == 0)) | (col("headline_first") == 1)
+                    | (col("title") == 1)
                     | ((col("running") == 1) & (col("numbers") >= 2) & (col("numbers_vary") >= 0.5)))
     ruled = (col("sd_threshold") == 1) & ~own_headline
     mono = [1 if n in MONOTONE else -1 if n in DECREASING else 0 for n in final_names]

@@ -296,7 +296,7 @@ fn dump_features(
                 "{}",
                 serde_json::json!({
                     "doc": g.id, "site": g.site, "split": split, "label": gold_label,
-                    "chars": chars, "x": x, "text": snippet,
+                    "chars": chars, "x": x, "text": snippet, "pred": l.label.as_str(),
                 })
             )?;
         }
