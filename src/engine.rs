@@ -182,6 +182,15 @@ impl SegmentRecord {
     }
 }
 
+/// Stored documents decoded into the compact form (read in key order),
+/// waiting to be applied in ingest order.
+#[derive(Default)]
+struct Decoded {
+    /// Each document, its patterns and where its fingerprints start.
+    records: Vec<(DocRecord, DocPatterns, usize)>,
+    fps: Vec<Fingerprint>,
+}
+
 /// A state as [`State::open`] rebuilt it.
 struct Opened {
     state: State,
@@ -914,29 +923,17 @@ impl State {
         store: &Store,
         written: &[String],
     ) -> Result<u64, crate::store::StoreError> {
-        let mut fps = Vec::new();
-        let mut pending = Vec::new();
+        let mut decoded = Decoded::default();
         store.for_each_of(written, |id, stored| match stored {
-            Some(d) => {
-                let start = fps.len();
-                let (rec, patterns) = self.decode(&d, &mut fps);
-                pending.push((rec, patterns, start));
-            }
+            Some(d) => self.decode_into(&d, &mut decoded),
             None => {
                 if let Some(idx) = self.find_id(id) {
                     self.remove(idx);
                 }
             }
         })?;
-        // In ingest order, after everything in the snapshot, as a replay
-        // would have applied them.
-        pending.sort_unstable_by_key(|(rec, _, _)| rec.seq);
-        let replayed = pending.len() as u64;
-        for (rec, patterns, start) in pending {
-            let end = start + rec.segments.len();
-            self.restore_record(rec, patterns, &fps[start..end]);
-        }
-        Ok(replayed)
+        // After everything in the snapshot, whose documents are all older.
+        Ok(self.apply_decoded(decoded))
     }
 
     /// Everything but the id and source lookup tables, which are rebuilt
@@ -1067,29 +1064,43 @@ impl State {
     /// decoded at once), then applied in ingest order.
     fn load(store: &Store) -> Result<State> {
         let mut state = State::new();
-        let mut fps = Vec::new();
-        let mut pending: Vec<(DocRecord, DocPatterns, usize)> =
-            Vec::with_capacity(store.documents()?);
-        store.for_each_record(|d| {
-            let start = fps.len();
-            let (rec, patterns) = state.decode(&d, &mut fps);
-            pending.push((rec, patterns, start));
-        })?;
-        pending.sort_unstable_by_key(|(rec, _, _)| rec.seq);
+        let mut decoded = Decoded {
+            records: Vec::with_capacity(store.documents()?),
+            fps: Vec::new(),
+        };
+        store.for_each_record(|d| state.decode_into(&d, &mut decoded))?;
         // Sized once: growing by doubling would copy (and fault in) the
         // largest structures several times over on a big store.
-        state.docs.reserve_exact(pending.len());
-        state.ids.reserve(pending.len());
-        let clusters = pending
+        state.docs.reserve_exact(decoded.records.len());
+        state.ids.reserve(decoded.records.len());
+        let clusters = decoded
+            .records
             .iter()
             .flat_map(|(rec, _, _)| rec.segments.iter().map(SegmentRecord::cluster))
             .max();
         state.clusters.ensure(clusters.unwrap_or(0));
-        for (rec, patterns, start) in pending {
-            let end = start + rec.segments.len();
-            state.restore_record(rec, patterns, &fps[start..end]);
-        }
+        state.apply_decoded(decoded);
         Ok(state)
+    }
+
+    /// Decodes a stored document into `out`, for [`State::apply_decoded`].
+    fn decode_into(&mut self, d: &StoredDocument, out: &mut Decoded) {
+        let start = out.fps.len();
+        let (rec, patterns) = self.decode(d, &mut out.fps);
+        out.records.push((rec, patterns, start));
+    }
+
+    /// Puts decoded documents back in ingest order, as they were first
+    /// applied; returns how many.
+    fn apply_decoded(&mut self, decoded: Decoded) -> u64 {
+        let Decoded { mut records, fps } = decoded;
+        records.sort_unstable_by_key(|(rec, _, _)| rec.seq);
+        let applied = records.len() as u64;
+        for (rec, patterns, start) in records {
+            let end = start + rec.segments.len();
+            self.restore_record(rec, patterns, &fps[start..end]);
+        }
+        applied
     }
 
     fn lookup(&self, id: &str) -> Result<DocIdx> {

@@ -428,7 +428,8 @@ fn commit(db: &Database, group: &[Job], journal: bool) -> Result<(), String> {
             let mut table = txn.open_table(DOCUMENTS)?;
             let mut journal = journal.then(|| txn.open_table(JOURNAL)).transpose()?;
             let mut buf = Vec::new();
-            let ids = group.iter().flat_map(|(writes, _)| writes).map(|w| {
+            let writes = group.iter().flat_map(|(writes, _)| writes);
+            for (ordinal, w) in writes.enumerate() {
                 let id = match w {
                     Write::Put(doc) => {
                         buf.clear();
@@ -441,10 +442,6 @@ fn commit(db: &Database, group: &[Job], journal: bool) -> Result<(), String> {
                         id.as_str()
                     }
                 };
-                Ok::<_, redb::Error>(id)
-            });
-            for (ordinal, id) in ids.enumerate() {
-                let id = id?;
                 if let Some(journal) = journal.as_mut() {
                     journal.insert((generation, ordinal as u32), id)?;
                 }
