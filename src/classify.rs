@@ -101,6 +101,19 @@ pub struct Policy {
     /// Probability of template text, by the model, above which a segment is
     /// boilerplate: higher trades boilerplate recall for less editorial loss.
     pub boilerplate_probability: f32,
+    /// What segments in a reader-comment section are labelled.
+    pub comments: Comments,
+}
+
+/// Reader comments are the readers' text, not the publisher's: a pipeline
+/// that wants the article alone drops them, an archive keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Comments {
+    /// Like any other text, by the usual evidence.
+    #[default]
+    Keep,
+    /// Always boilerplate: the article alone is editorial.
+    Boilerplate,
 }
 
 impl Default for Policy {
@@ -110,6 +123,7 @@ impl Default for Policy {
             syndication_min_tokens: 8,
             use_structure: true,
             boilerplate_probability: 0.75,
+            comments: Comments::Keep,
         }
     }
 }
@@ -131,7 +145,7 @@ pub struct Signals {
     pub matched: MatchKind,
     pub distance: u32,
     /// `layout` flags of the segment.
-    pub layout: u8,
+    pub layout: layout::Flags,
     /// Page prior: log-odds of template text from the page alone.
     pub prior: f32,
     /// What the segment's neighbours show ([`document_context`]).
@@ -264,7 +278,7 @@ pub fn final_names() -> Vec<String> {
 /// The final model's inputs: the page prior, the layout flags it is read
 /// with, and the cross-document features.
 pub fn final_features(sig: &Signals, cross: &[f32; CROSS_FEATURES]) -> [f32; FINAL_FEATURES] {
-    let flag = |b: u8| (sig.layout & b != 0) as u8 as f32;
+    let flag = |b: layout::Flags| (sig.layout & b != 0) as u8 as f32;
     let mut x = [0f32; FINAL_FEATURES];
     x[0] = sig.prior;
     x[1] = (1.0 + sig.tokens as f32).ln();
@@ -316,7 +330,11 @@ pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy)
             || sig.layout & layout::TITLE != 0
             || pattern::headline_first(&sig.pattern)
             || pattern::numbers_are_news(&sig.pattern, sig.layout));
-    let template = if policy.use_structure && sig.layout & layout::ATTRIBUTION != 0 {
+    let template = if policy.comments == Comments::Boilerplate && sig.layout & layout::COMMENT != 0
+    {
+        // Structure alone decides: a thread's text is its readers'.
+        Some(0.8)
+    } else if policy.use_structure && sig.layout & layout::ATTRIBUTION != 0 {
         // A credit line marks a copy or a notice, never the story.
         Some(0.7)
     } else if view.source_documents >= threshold && !own_headline {
@@ -493,6 +511,39 @@ mod tests {
         };
         assert_eq!(
             classify(&repeated, &me, &titled, &p).label,
+            Label::Editorial
+        );
+    }
+
+    #[test]
+    fn reader_comments_are_boilerplate_only_when_the_policy_says_so() {
+        let me = m(3, 1, 30);
+        let comment = Signals {
+            layout: layout::RUNNING_TEXT | layout::MARKUP | layout::COMMENT,
+            prior: -4.0,
+            ..sig(40, MatchKind::None, 0)
+        };
+        let alone = view(1, 1, 1, me);
+        let keep = Policy::default();
+        assert_eq!(
+            classify(&alone, &me, &comment, &keep).label,
+            Label::Editorial
+        );
+        let drop = Policy {
+            comments: Comments::Boilerplate,
+            ..keep
+        };
+        assert_eq!(
+            classify(&alone, &me, &comment, &drop).label,
+            Label::Boilerplate
+        );
+        // Outside a comment section the policy changes nothing.
+        let article = Signals {
+            layout: layout::RUNNING_TEXT | layout::MARKUP,
+            ..comment
+        };
+        assert_eq!(
+            classify(&alone, &me, &article, &drop).label,
             Label::Editorial
         );
     }

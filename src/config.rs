@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::classify::Policy;
+use crate::classify::{Comments, Policy};
 
 /// Input limits; over them a document is refused with a message.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,6 +51,13 @@ impl Default for EngineConfig {
     }
 }
 
+/// `--comments`: see [`Comments`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CommentsArg {
+    Keep,
+    Boilerplate,
+}
+
 /// Classification and limits.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EngineArgs {
@@ -69,6 +76,11 @@ pub struct EngineArgs {
     #[arg(long, env = "CHAFF_BOILERPLATE_PROBABILITY", default_value_t = Policy::default().boilerplate_probability,
           value_parser = probability)]
     pub boilerplate_probability: f32,
+    /// What segments in a reader-comment section of the page's markup are
+    /// labelled: `keep` labels them like any other text, `boilerplate`
+    /// always boilerplate (the article alone is editorial).
+    #[arg(long, env = "CHAFF_COMMENTS", value_enum, default_value_t = CommentsArg::Keep)]
+    pub comments: CommentsArg,
     /// No effect (near matching uses MinHash sketches now); accepted so that
     /// existing configurations still start.
     #[arg(long, env = "CHAFF_NEAR_RADIUS", default_value_t = DEFAULT_NEAR_RADIUS,
@@ -97,6 +109,10 @@ impl EngineArgs {
                 syndication_min_tokens: self.syndication_min_tokens,
                 use_structure: !self.no_structure,
                 boilerplate_probability: self.boilerplate_probability,
+                comments: match self.comments {
+                    CommentsArg::Keep => Comments::Keep,
+                    CommentsArg::Boilerplate => Comments::Boilerplate,
+                },
             },
             limits: Limits {
                 max_document_bytes: self.max_document_bytes,

@@ -136,6 +136,7 @@ pub fn labels_to_pb(l: DocumentLabels) -> pb::DocumentLabels {
                 source_documents: s.source_documents,
                 first_seen: s.first_seen.map(occurrence_to_pb),
                 other_sources: s.other_sources,
+                comment: s.comment,
             })
             .collect(),
         summary: Some(pb::Summary {
@@ -179,6 +180,7 @@ pub fn labels_from_pb(l: pb::DocumentLabels) -> DocumentLabels {
                 source_documents: s.source_documents,
                 first_seen: s.first_seen.map(occurrence_from_pb),
                 other_sources: s.other_sources,
+                comment: s.comment,
                 pattern: Default::default(),
             })
             .collect(),

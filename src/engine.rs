@@ -115,7 +115,7 @@ struct Analysis {
     doc: Prepared,
     spans: Vec<Span>,
     fingerprints: Vec<Fingerprint>,
-    layout: Vec<u8>,
+    layout: Vec<layout::Flags>,
     /// Quantized page priors (`structure::quantize`).
     priors: Vec<i16>,
     features: Vec<structure::Features>,
@@ -128,7 +128,7 @@ pub struct PageEvidence {
     pub start: u32,
     pub end: u32,
     /// `layout` flags.
-    pub layout: u8,
+    pub layout: layout::Flags,
     pub features: structure::Features,
     /// The page prior as labels read it (stored quantized).
     pub prior: f32,
@@ -150,7 +150,7 @@ struct SegmentRecord {
     matched: MatchKind,
     /// Sketch positions that disagree (at most 32).
     distance: u8,
-    layout: u8,
+    layout: layout::Flags,
 }
 
 #[derive(Debug)]
@@ -702,16 +702,12 @@ impl Engine {
             })
             .collect();
         let patterns = pattern::analyze(shapes.iter().map(|s| (s.text, s.tokens, s.layout)));
-        let features = structure::page_features(&shapes, html.as_ref());
+        let page = structure::page_features(&shapes, html.as_ref());
         drop(shapes);
+        let features = page.features;
         let mut layout = layout;
-        for (l, f) in layout.iter_mut().zip(&features) {
-            if f[structure::HAS_MARKUP] == 1.0 {
-                *l |= layout::MARKUP;
-            }
-            if f[structure::TITLE] == 1.0 {
-                *l |= layout::TITLE;
-            }
+        for (l, f) in layout.iter_mut().zip(&page.flags) {
+            *l |= f;
         }
         let priors = features
             .iter()
@@ -1246,7 +1242,7 @@ impl State {
                 };
                 let matched = MatchKind::from_code(s.r#match).unwrap_or(MatchKind::None);
                 let rec = SegmentRecord {
-                    layout: s.layout as u8,
+                    layout: s.layout as layout::Flags,
                     prior: s.prior.clamp(i16::MIN as i32, i16::MAX as i32) as i16,
                     ..SegmentRecord::new(span, &fp, s.cluster, (matched, s.distance))
                 };
@@ -1256,7 +1252,11 @@ impl State {
             .collect();
         let patterns = pattern::analyze(d.segments.iter().map(|s| {
             let text = d.text.get(s.start as usize..s.end as usize);
-            (text.unwrap_or_default(), s.tokens, s.layout as u8)
+            (
+                text.unwrap_or_default(),
+                s.tokens,
+                s.layout as layout::Flags,
+            )
         }));
         let rec = DocRecord {
             id: d.id.as_str().into(),
@@ -1493,6 +1493,7 @@ impl State {
             source_documents: view.source_documents,
             first_seen: d.first_seen.and_then(|m| self.occurrence(&m)),
             other_sources: d.other_sources,
+            comment: sig.layout & layout::COMMENT != 0,
             pattern: sig.pattern,
         }
     }

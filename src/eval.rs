@@ -345,6 +345,7 @@ mod tests {
                 published_at: 0,
             }),
             other_sources: 0,
+            comment: false,
             pattern: Default::default(),
         }
     }

@@ -41,6 +41,10 @@ pub struct BlockContext {
     /// Inside the element that holds most of the page's prose (readability's
     /// top candidate).
     pub in_top: bool,
+    /// Inside a reader-comment section ([`comment_word`]) that does not hold
+    /// the page's top candidate: a comment thread, not an article whose
+    /// template happens to wrap it in a "comments-open" container.
+    pub comment: bool,
 }
 
 /// Tag bits of [`BlockContext::tags`].
@@ -216,6 +220,25 @@ fn hint_bits(e: &scraper::node::Element) -> u16 {
     bits
 }
 
+/// A class, id or role word of a reader-comment section: "comments",
+/// "comment-list", "commentBody", "disqus_thread", WordPress's "respond"
+/// (the reply form). Not "responsive".
+fn comment_word(w: &str) -> bool {
+    w.contains("comment")
+        || w.contains("disqus")
+        || matches!(w, "respond" | "reply" | "replies" | "talkback")
+}
+
+fn names_comments(e: &scraper::node::Element) -> bool {
+    ["class", "id"].iter().any(|attr| {
+        e.attr(attr).is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_')
+                .any(|w| comment_word(w) || w.split(['-', '_']).any(comment_word))
+        })
+    })
+}
+
 /// Elements whose content is never visible text.
 fn skipped(name: &str) -> bool {
     matches!(
@@ -323,6 +346,8 @@ struct Frame {
     tags: u16,
     hints: u16,
     link: bool,
+    /// Its class/id/role names a reader-comment section.
+    comment: bool,
 }
 
 struct Builder {
@@ -336,6 +361,8 @@ struct Builder {
     link_chars: u32,
     /// Ancestors of each block, for the top-candidate search.
     ancestors: Vec<Vec<NodeId>>,
+    /// The comment-section ancestors of each block (mostly none).
+    comment_sections: Vec<Vec<NodeId>>,
 }
 
 impl Builder {
@@ -404,9 +431,18 @@ impl Builder {
                 chars: self.chars,
                 link_chars: self.link_chars.min(self.chars),
                 in_top: false,
+                comment: false,
             });
             self.ancestors
                 .push(self.stack.iter().map(|f| f.id).collect());
+            self.comment_sections.push(
+                self.stack
+                    .iter()
+                    .skip(2)
+                    .filter(|f| f.comment)
+                    .map(|f| f.id)
+                    .collect(),
+            );
         }
         self.block.clear();
         self.breaks = 0;
@@ -459,10 +495,31 @@ impl Builder {
                 (*id, points * (1.0 - density))
             })
             .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((top, _)) = top {
-            for (ctx, anc) in self.out.context.iter_mut().zip(&self.ancestors) {
-                ctx.in_top = anc.contains(&top);
-            }
+        let Some((top, _)) = top else {
+            self.mark_comments(&[]);
+            return;
+        };
+        for (ctx, anc) in self.out.context.iter_mut().zip(&self.ancestors) {
+            ctx.in_top = anc.contains(&top);
+        }
+        // The top candidate and the elements around it.
+        let around_top: Vec<NodeId> = self
+            .ancestors
+            .iter()
+            .find_map(|anc| {
+                let at = anc.iter().position(|&id| id == top)?;
+                Some(anc[..=at].to_vec())
+            })
+            .unwrap_or_default();
+        self.mark_comments(&around_top);
+    }
+
+    /// A block is a reader comment when one of its comment-section
+    /// ancestors is not around the top candidate: a section that wraps the
+    /// article itself names the page ("comments-open"), not a thread.
+    fn mark_comments(&mut self, around_top: &[NodeId]) {
+        for (ctx, sections) in self.out.context.iter_mut().zip(&self.comment_sections) {
+            ctx.comment = sections.iter().any(|id| !around_top.contains(id));
         }
     }
 }
@@ -490,6 +547,7 @@ fn walk(html: &str, keep_hidden: bool) -> Extracted {
         chars: 0,
         link_chars: 0,
         ancestors: Vec::new(),
+        comment_sections: Vec::new(),
     };
     let mut skip_depth = 0u32;
     for edge in doc.tree.root().traverse() {
@@ -521,6 +579,7 @@ fn walk(html: &str, keep_hidden: bool) -> Extracted {
                             tags: tag_bits(name) | if is_hidden { tag::HIDDEN } else { 0 },
                             hints: hint_bits(e),
                             link: name == "a",
+                            comment: names_comments(e),
                         });
                     }
                 }
@@ -647,6 +706,57 @@ mod tests {
         );
         assert!(blocks("").is_empty());
         assert!(blocks("<<<>>>").len() <= 1);
+    }
+
+    fn comments(html: &str) -> Vec<(String, bool)> {
+        let e = extract(html);
+        e.blocks
+            .iter()
+            .zip(&e.context)
+            .map(|(&(s, t), c)| (e.text[s as usize..t as usize].to_string(), c.comment))
+            .collect()
+    }
+
+    const ARTICLE: &str = "<p>The council voted, on Tuesday, to close the old library, which had \
+        served the town for a century, and to sell its building.</p><p>Residents, who had \
+        campaigned for years, said they would appeal, and the mayor, asked about it, declined \
+        to comment.</p>";
+
+    #[test]
+    fn a_comment_thread_is_marked_and_the_article_is_not() {
+        let html = format!(
+            r#"<body><div id="page"><article class="post">{ARTICLE}</article>
+            <div id="comments" class="comments-area"><h3>2 Responses</h3>
+            <ol class="commentlist"><li class="even"><p>Great piece, thanks.</p></li></ol>
+            <div id="respond"><p>Leave a reply</p></div></div>
+            <div class="responsive-footer">© Example</div></div></body>"#
+        );
+        let got = comments(&html);
+        let marked: Vec<&str> = got
+            .iter()
+            .filter(|(_, c)| *c)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        assert_eq!(
+            marked,
+            ["2 Responses", "Great piece, thanks.", "Leave a reply"]
+        );
+        // "responsive" is not "respond".
+        assert!(got.iter().any(|(t, c)| t == "© Example" && !c));
+    }
+
+    #[test]
+    fn a_comment_named_wrapper_around_the_article_marks_nothing() {
+        // Templates name the page "comments-open" around the article itself.
+        let html = format!(
+            r#"<body><div class="main"><div class="post comments-open">{ARTICLE}</div>
+            <p>More stories</p></div></body>"#
+        );
+        assert!(
+            comments(&html).iter().all(|(_, c)| !c),
+            "{:?}",
+            comments(&html)
+        );
     }
 
     proptest! {

@@ -34,6 +34,9 @@ pub struct SegmentLabel {
     pub source_documents: u32,
     pub first_seen: Option<Occurrence>,
     pub other_sources: u32,
+    /// In a reader-comment section of the page's markup.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub comment: bool,
     /// The segment's pattern features (`pattern::Patterns::evidence`), for
     /// the feature dump of `chaff eval`; in-process only (zero over gRPC).
     #[serde(skip)]

@@ -9,29 +9,37 @@
 //! it. This is evidence for segments that have no cross-document evidence
 //! yet; `classify` decides how much it weighs.
 
+/// Per-segment flags: what layout, structure and the credit-line rule
+/// found. Stored with each segment.
+pub type Flags = u16;
+
 /// The segment lies in the main block.
-pub const IN_MAIN: u8 = 1;
+pub const IN_MAIN: Flags = 1;
 /// The segment reads as running text (sentences, or long).
-pub const RUNNING_TEXT: u8 = 2;
+pub const RUNNING_TEXT: Flags = 2;
 /// The page has a main block at all (else layout says nothing).
-pub const PAGE_HAS_MAIN: u8 = 4;
+pub const PAGE_HAS_MAIN: Flags = 4;
 /// The segment is a short line (under `LINE_TOKENS` tokens).
-pub const LINE: u8 = 8;
+pub const LINE: Flags = 8;
 /// The segment heads the main block: the longest line of its lead,
 /// typically the headline.
-pub const OPENS_MAIN: u8 = 16;
+pub const OPENS_MAIN: Flags = 16;
 
 /// The page's markup was at hand and the segment was found in it (set by
 /// `structure`, not by `layout`).
-pub const MARKUP: u8 = 32;
+pub const MARKUP: Flags = 32;
 
 /// A credit line: a wire service's attribution or a copyright notice.
-pub const ATTRIBUTION: u8 = 64;
+pub const ATTRIBUTION: Flags = 64;
 
 /// The segment repeats the page's `<title>` (set from `structure`'s
 /// features, not by `layout`): the page's own headline, however often the
 /// site teases it elsewhere.
-pub const TITLE: u8 = 128;
+pub const TITLE: Flags = 128;
+
+/// The segment sits in a reader-comment section of the page's markup (set
+/// from `structure`): readers' text, not the publisher's.
+pub const COMMENT: Flags = 256;
 
 /// Tokens of a segment that reads as running text when it ends a sentence.
 const SENTENCE_TOKENS: u32 = 10;
@@ -53,7 +61,7 @@ pub fn ends_sentence(text: &str) -> bool {
 }
 
 /// Flags per segment, from each segment's text and token count.
-pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
+pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<Flags> {
     let mut credits = Vec::new();
     let shapes: Vec<(u32, bool)> = segments
         .map(|(text, tokens)| {
@@ -86,7 +94,7 @@ pub fn layout<'a>(segments: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
             best_range = Some((start, i));
         }
     }
-    let mut flags: Vec<u8> = shapes
+    let mut flags: Vec<Flags> = shapes
         .iter()
         .zip(&credits)
         .map(|(&(tokens, running), &credit)| {
@@ -208,13 +216,13 @@ fn agency_credit(t: &str) -> bool {
 }
 
 /// The line that heads the main block: the page's headline.
-pub fn heads_main_block(flags: u8) -> bool {
+pub fn heads_main_block(flags: Flags) -> bool {
     flags & OPENS_MAIN != 0 && flags & RUNNING_TEXT == 0
 }
 
 /// Layout alone says boilerplate: a short line outside the main block of a
 /// page that has one.
-pub fn template_like(flags: u8) -> bool {
+pub fn template_like(flags: Flags) -> bool {
     flags & PAGE_HAS_MAIN != 0 && flags & IN_MAIN == 0 && flags & LINE != 0
 }
 
@@ -225,7 +233,7 @@ mod tests {
     const P: &str =
         "The council voted on Tuesday to close the old library building and move its books.";
 
-    fn flags(segs: &[&str]) -> Vec<u8> {
+    fn flags(segs: &[&str]) -> Vec<Flags> {
         layout(
             segs.iter()
                 .map(|s| (*s, s.split_whitespace().count() as u32)),

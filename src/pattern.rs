@@ -197,7 +197,7 @@ pub fn digits(text: &str) -> (u32, u8) {
 
 /// A document's patterns: `segments` gives each segment's text, token count
 /// and `layout` flags, in order.
-pub fn analyze<'a>(segments: impl Iterator<Item = (&'a str, u32, u8)>) -> DocPatterns {
+pub fn analyze<'a>(segments: impl Iterator<Item = (&'a str, u32, layout::Flags)>) -> DocPatterns {
     let mut out = Vec::new();
     for (ordinal, (text, tokens, flags)) in segments.enumerate() {
         let ordinal = ordinal as u32;
@@ -571,7 +571,7 @@ pub fn headline_first(x: &[f32; PATTERN_FEATURES]) -> bool {
 /// Whether a segment's numbers are its news, from its pattern features: a
 /// sentence with several figures whose digits differ in at least half of
 /// its cluster's documents (the repeat rule leaves it to the model).
-pub fn numbers_are_news(x: &[f32; PATTERN_FEATURES], layout: u8) -> bool {
+pub fn numbers_are_news(x: &[f32; PATTERN_FEATURES], layout: layout::Flags) -> bool {
     layout & layout::RUNNING_TEXT != 0 && x[3] >= 2.0 && x[4] >= 0.5
 }
 
@@ -676,7 +676,7 @@ mod tests {
     #[test]
     fn heads_count_documents_of_the_source_and_come_back_out() {
         let mut p = Patterns::default();
-        let doc = |t: &str| analyze([(t, 5u32, 0u8), (t, 5, 0)].into_iter());
+        let doc = |t: &str| analyze([(t, 5u32, 0u16), (t, 5, 0)].into_iter());
         for d in 0..3 {
             p.add(
                 &member(d, 1),
@@ -706,10 +706,10 @@ mod tests {
         let mut p = Patterns::default();
         let headline = "Storm closes the bridge for a week";
         // The story: its headline first.
-        let story = analyze([(headline, 7u32, 0u8), ("Body text.", 30, 2)].into_iter());
+        let story = analyze([(headline, 7u32, 0u16), ("Body text.", 30, 2)].into_iter());
         p.add(&member(1, 1), story.clone(), &[5, 6]);
         // A later page lists it far down.
-        let mut list: Vec<(&str, u32, u8)> = vec![("x", 30, 2); 6];
+        let mut list: Vec<(&str, u32, layout::Flags)> = vec![("x", 30, 2); 6];
         list.push((headline, 7, 0));
         let later = analyze(list.into_iter());
         let mut clusters = vec![100u64; 6];
@@ -730,7 +730,8 @@ mod tests {
         for d in 0..5u32 {
             let report = format!("The index rose by 0.{d}% to 2,10{d}.5 points today.");
             let fixed = "Copyright 2017 News Agency, all 3 rights.".to_string();
-            let pats = analyze([(report.as_str(), 12u32, 2u8), (fixed.as_str(), 7, 0)].into_iter());
+            let pats =
+                analyze([(report.as_str(), 12u32, 2u16), (fixed.as_str(), 7, 0)].into_iter());
             p.add(&member(d, 1), pats, &[1, 2]);
         }
         let me = member(4, 1);

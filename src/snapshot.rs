@@ -31,7 +31,7 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3Default};
 pub const FILE_NAME: &str = "state.snapshot";
 const MAGIC: &[u8; 8] = b"CHAFFSNP";
 /// Bumped whenever the body layout changes: an older snapshot is refused.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 64;
 /// Body bytes per frame (a frame may exceed it by one value).
 const FRAME: usize = 1 << 20;

@@ -68,12 +68,21 @@ pub type Features = [f32; PAGE_FEATURES];
 pub struct SegmentShape<'a> {
     pub text: &'a str,
     pub tokens: u32,
-    pub layout: u8,
+    pub layout: layout::Flags,
 }
 
-/// Features of every segment of one page. `html` is the page's markup,
-/// already extracted; segments are aligned to its blocks by their text.
-pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) -> Vec<Features> {
+/// What one page shows about its segments.
+pub struct Page {
+    pub features: Vec<Features>,
+    /// Layout flags that only the page's text and markup can set:
+    /// [`layout::MARKUP`], [`layout::TITLE`], [`layout::COMMENT`].
+    pub flags: Vec<layout::Flags>,
+}
+
+/// Features and flags of every segment of one page. `html` is the page's
+/// markup, already extracted; segments are aligned to its blocks by their
+/// text.
+pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) -> Page {
     let n = segments.len();
     let main: Vec<usize> = (0..n)
         .filter(|&i| segments[i].layout & layout::IN_MAIN != 0)
@@ -82,12 +91,13 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
     let contexts = html.map(|e| align(segments, e));
     let title = html.map_or_else(HashSet::new, |e| words(&e.title).collect());
     let copies = copies_on_page(segments);
-    segments
+    let mut flags = vec![0; n];
+    let features = segments
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let mut f = [0f32; PAGE_FEATURES];
-            let flag = |b: u8| (s.layout & b != 0) as u8 as f32;
+            let flag = |b: layout::Flags| (s.layout & b != 0) as u8 as f32;
             let outside = s.layout & layout::PAGE_HAS_MAIN != 0 && s.layout & layout::IN_MAIN == 0;
             let shape = text_shape(s.text);
             f[0] = 1.0;
@@ -110,7 +120,10 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
             f[13] = shape.titlecase_share;
             f[14] = shape.separators as u8 as f32;
             f[15] = shape.legal as u8 as f32;
-            f[TITLE] = matches_title(s.text, &title) as u8 as f32;
+            if matches_title(s.text, &title) {
+                f[TITLE] = 1.0;
+                flags[i] |= layout::TITLE;
+            }
             f[DUPLICATE] = (copies[i] > 1) as u8 as f32;
             f[MAIN_DISTANCE] = match (first_main, last_main) {
                 (Some(a), _) if i < a => ((a - i) as f32).ln_1p(),
@@ -124,6 +137,10 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
                     ctx.link_chars as f32 / ctx.chars as f32
                 };
                 f[HAS_MARKUP] = 1.0;
+                flags[i] |= layout::MARKUP;
+                if ctx.comment {
+                    flags[i] |= layout::COMMENT;
+                }
                 f[17] = density;
                 f[18] = (density >= 0.9) as u8 as f32;
                 f[19] = ctx.in_top as u8 as f32;
@@ -136,7 +153,8 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
             }
             f
         })
-        .collect()
+        .collect();
+    Page { features, flags }
 }
 
 /// Lower-cased words (runs of letters and digits) of a text.
@@ -441,7 +459,7 @@ mod tests {
             "Unmatched text",
             "© 2025 Example",
         ]);
-        let f = page_features(&segs, Some(&html));
+        let f = page_features(&segs, Some(&html)).features;
         let has = |i: usize, k: usize| f[i][k] == 1.0;
         // Home: in a nav, all link, menu hint.
         assert!(has(0, 16) && has(0, 18) && has(0, 20) && has(0, 20 + tag::COUNT));
@@ -488,7 +506,7 @@ mod tests {
         for s in &mut segs[..3] {
             s.layout = layout::PAGE_HAS_MAIN;
         }
-        let f = page_features(&segs, Some(&html));
+        let f = page_features(&segs, Some(&html)).features;
         assert_eq!(f[1][TITLE], 1.0);
         assert_eq!(f[0][TITLE], 0.0);
         assert_eq!(

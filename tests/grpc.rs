@@ -309,6 +309,47 @@ async fn html_documents_label_blocks_of_their_visible_text() {
 }
 
 #[tokio::test]
+async fn reader_comments_are_marked_and_labelled_as_the_server_is_told() {
+    let page = |i: usize| {
+        let own: String = article(i as u64, 2)
+            .iter()
+            .map(|p| format!("<p>{p}</p>"))
+            .collect();
+        let thread: String = article(100 + i as u64, 2)
+            .iter()
+            .map(|p| format!("<li class=\"comment\"><p>{p}</p></li>"))
+            .collect();
+        format!(
+            "<html><body><div class=\"post\">{own}</div>\
+             <div id=\"comments\"><ol class=\"commentlist\">{thread}</ol></div></body></html>"
+        )
+    };
+    let html_doc = |id: &str, i: usize| pb::Document {
+        body: Some(pb::document::Body::Html(page(i))),
+        ..doc(id, OUTLET, T0 + i as i64, &[])
+    };
+    let marks = |l: &pb::DocumentLabels| l.segments.iter().map(|s| s.comment).collect::<Vec<_>>();
+    // By default a comment is marked and labelled like any other text.
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let l = ingest(&mut c, html_doc("keep", 0)).await;
+    assert_eq!(marks(&l), [false, false, true, true]);
+    assert_eq!(labels(&l), [Editorial; 4]);
+    server.stop().await;
+    // --comments boilerplate: the article alone is editorial.
+    let mut config = EngineConfig::default();
+    config.policy.comments = chaff::classify::Comments::Boilerplate;
+    let server = TestServer::start_with(config, 64 << 20).await;
+    let mut c = server.client().await;
+    let l = ingest(&mut c, html_doc("drop", 1)).await;
+    assert_eq!(marks(&l), [false, false, true, true]);
+    assert_eq!(labels(&l), [Editorial, Editorial, Boilerplate, Boilerplate]);
+    // Relabelled against the final index, the same.
+    assert_eq!(labels(&get(&mut c, "drop").await), labels(&l));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn dry_run_labels_without_changing_the_index() {
     let server = TestServer::start().await;
     let mut c = server.client().await;

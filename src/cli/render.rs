@@ -36,6 +36,9 @@ pub fn document(labels: &DocumentLabels, text: &str) -> String {
                 s.cluster_documents, s.cluster_sources
             ));
         }
+        if s.comment {
+            evidence.push_str(" comment");
+        }
         if let Some(f) = &s.first_seen {
             if s.label == Label::Syndicated {
                 evidence.push_str(&format!(" from {} ({})", f.source, f.document_id));
