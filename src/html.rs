@@ -41,9 +41,8 @@ pub struct BlockContext {
     /// Inside the element that holds most of the page's prose (readability's
     /// top candidate).
     pub in_top: bool,
-    /// Inside a reader-comment section ([`comment_word`]) that does not hold
-    /// the page's top candidate: a comment thread, not an article whose
-    /// template happens to wrap it in a "comments-open" container.
+    /// Inside a reader-comment section ([`comment_word`]) beside the
+    /// article: see `Builder::mark_comments`.
     pub comment: bool,
 }
 
@@ -239,6 +238,9 @@ fn names_comments(e: &scraper::node::Element) -> bool {
     })
 }
 
+/// Visible characters of a block that reads as a paragraph of prose.
+const LEAD_CHARS: u32 = 100;
+
 /// Elements whose content is never visible text.
 fn skipped(name: &str) -> bool {
     matches!(
@@ -361,8 +363,8 @@ struct Builder {
     link_chars: u32,
     /// Ancestors of each block, for the top-candidate search.
     ancestors: Vec<Vec<NodeId>>,
-    /// The comment-section ancestors of each block (mostly none).
-    comment_sections: Vec<Vec<NodeId>>,
+    /// Whether each block is inside a comment section.
+    in_comment_section: Vec<bool>,
 }
 
 impl Builder {
@@ -435,14 +437,8 @@ impl Builder {
             });
             self.ancestors
                 .push(self.stack.iter().map(|f| f.id).collect());
-            self.comment_sections.push(
-                self.stack
-                    .iter()
-                    .skip(2)
-                    .filter(|f| f.comment)
-                    .map(|f| f.id)
-                    .collect(),
-            );
+            self.in_comment_section
+                .push(self.stack.iter().skip(2).any(|f| f.comment));
         }
         self.block.clear();
         self.breaks = 0;
@@ -495,31 +491,32 @@ impl Builder {
                 (*id, points * (1.0 - density))
             })
             .max_by(|a, b| a.1.total_cmp(&b.1));
-        let Some((top, _)) = top else {
-            self.mark_comments(&[]);
-            return;
-        };
-        for (ctx, anc) in self.out.context.iter_mut().zip(&self.ancestors) {
-            ctx.in_top = anc.contains(&top);
+        if let Some((top, _)) = top {
+            for (ctx, anc) in self.out.context.iter_mut().zip(&self.ancestors) {
+                ctx.in_top = anc.contains(&top);
+            }
         }
-        // The top candidate and the elements around it.
-        let around_top: Vec<NodeId> = self
-            .ancestors
-            .iter()
-            .find_map(|anc| {
-                let at = anc.iter().position(|&id| id == top)?;
-                Some(anc[..=at].to_vec())
-            })
-            .unwrap_or_default();
-        self.mark_comments(&around_top);
     }
 
-    /// A block is a reader comment when one of its comment-section
-    /// ancestors is not around the top candidate: a section that wraps the
-    /// article itself names the page ("comments-open"), not a thread.
-    fn mark_comments(&mut self, around_top: &[NodeId]) {
-        for (ctx, sections) in self.out.context.iter_mut().zip(&self.comment_sections) {
-            ctx.comment = sections.iter().any(|id| !around_top.contains(id));
+    /// A block in a comment section is a reader comment, unless the page's
+    /// lead (its first paragraph of prose) is in one too: then the section
+    /// wraps the article itself (templates name pages "comments-open"), or
+    /// the thread is the page (a forum), and nothing is marked.
+    fn mark_comments(&mut self) {
+        let lead = self
+            .out
+            .context
+            .iter()
+            .position(|c| c.chars >= LEAD_CHARS && c.link_chars * 2 < c.chars);
+        let Some(lead) = lead else {
+            // No prose at all: nothing to tell a thread from.
+            return;
+        };
+        if self.in_comment_section[lead] {
+            return;
+        }
+        for (ctx, &inside) in self.out.context.iter_mut().zip(&self.in_comment_section) {
+            ctx.comment = inside;
         }
     }
 }
@@ -547,7 +544,7 @@ fn walk(html: &str, keep_hidden: bool) -> Extracted {
         chars: 0,
         link_chars: 0,
         ancestors: Vec::new(),
-        comment_sections: Vec::new(),
+        in_comment_section: Vec::new(),
     };
     let mut skip_depth = 0u32;
     for edge in doc.tree.root().traverse() {
@@ -608,6 +605,7 @@ fn walk(html: &str, keep_hidden: bool) -> Extracted {
     }
     b.flush();
     b.mark_top_candidate();
+    b.mark_comments();
     b.out.title = title(&doc);
     b.out
 }
