@@ -350,6 +350,35 @@ fn html_pages_are_segmented_into_blocks_and_labelled() {
     ]);
     let d: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(d["text"], "Home\n\nHello world & all.");
+    // A reader comment: marked; labelled boilerplate when asked.
+    std::fs::write(
+        &page,
+        "<html><body><div class=\"post\"><p>The council voted on Tuesday to close the old library, \
+         which had served the town for a century, and to sell the building to the highest bidder.</p></div>\
+         <div id=\"comments\"><p>What a shame, I grew up in that library.</p></div></body></html>",
+    )
+    .unwrap();
+    for (flag, label) in [("keep", "editorial"), ("boilerplate", "boilerplate")] {
+        let (out, _) = ok(&[
+            "check",
+            "--html",
+            "--json",
+            "--source",
+            "a.example",
+            "--ephemeral",
+            "--comments",
+            flag,
+            page.to_str().unwrap(),
+        ]);
+        let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let segs = d["segments"].as_array().unwrap();
+        assert_eq!(segs[0]["label"], "editorial");
+        assert!(segs[0].get("comment").is_none());
+        assert_eq!(
+            (&segs[1]["label"], &segs[1]["comment"]),
+            (&label.into(), &true.into())
+        );
+    }
 }
 
 #[test]
