@@ -523,18 +523,65 @@ impl Builder {
 
 /// The visible text of a page.
 pub fn extract(html: &str) -> Extracted {
-    walk(html, false)
+    with_noscript_fallback(html, false)
 }
 
 /// All text a page carries, hidden blocks included (tagged
 /// [`tag::HIDDEN`]): the markup context for text that another extractor
 /// took from the page, which may have kept them.
 pub fn extract_all(html: &str) -> Extracted {
-    walk(html, true)
+    with_noscript_fallback(html, true)
 }
 
-fn walk(html: &str, keep_hidden: bool) -> Extracted {
-    let doc = Html::parse_document(html);
+/// Below this many visible characters a page that has `<noscript>` is read
+/// as a browser without scripts shows it.
+const SCRIPT_SHELL_CHARS: usize = 200;
+
+/// Pages that scripts build (forum software such as Discourse, single-page
+/// apps) show a bare shell with scripts on and put their content in
+/// `<noscript>` for crawlers: for such a page the text without scripts is
+/// the page, when it has content (not just "enable JavaScript"). Only a
+/// near-empty page pays for the second parse.
+fn with_noscript_fallback(html: &str, keep_hidden: bool) -> Extracted {
+    let scripted = walk(&Html::parse_document(html), keep_hidden, false);
+    let visible = |e: &Extracted| e.text.chars().filter(|c| !c.is_whitespace()).count();
+    let shown = visible(&scripted);
+    if shown >= SCRIPT_SHELL_CHARS || !contains_ignore_case(html, "<noscript") {
+        return scripted;
+    }
+    let unscripted = walk(&parse_without_scripts(html), keep_hidden, true);
+    if visible(&unscripted) >= SCRIPT_SHELL_CHARS {
+        unscripted
+    } else {
+        scripted
+    }
+}
+
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// The document as a browser without scripts parses it: `<noscript>`
+/// content is markup, not text.
+fn parse_without_scripts(html: &str) -> Html {
+    use html5ever::tendril::TendrilSink;
+    let opts = html5ever::ParseOpts {
+        tree_builder: html5ever::tree_builder::TreeBuilderOpts {
+            scripting_enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    html5ever::driver::parse_document(scraper::HtmlTreeSink::new(Html::new_document()), opts)
+        .one(html)
+}
+
+/// `noscript`: whether `<noscript>` content is shown (the document was
+/// parsed without scripts).
+fn walk(doc: &Html, keep_hidden: bool, noscript: bool) -> Extracted {
     let mut b = Builder {
         out: Extracted::default(),
         block: String::new(),
@@ -558,7 +605,8 @@ fn walk(html: &str, keep_hidden: bool) -> Extracted {
                     let name = e.name();
                     let er = ElementRef::wrap(node).expect("element node");
                     let is_hidden = hidden(&er);
-                    if skipped(name) || (is_hidden && !keep_hidden) {
+                    let shown_noscript = noscript && name == "noscript";
+                    if (skipped(name) && !shown_noscript) || (is_hidden && !keep_hidden) {
                         skip_depth = 1;
                         continue;
                     }
@@ -606,7 +654,7 @@ fn walk(html: &str, keep_hidden: bool) -> Extracted {
     b.flush();
     b.mark_top_candidate();
     b.mark_comments();
-    b.out.title = title(&doc);
+    b.out.title = title(doc);
     b.out
 }
 
@@ -674,10 +722,28 @@ mod tests {
 
     #[test]
     fn drops_scripts_templates_and_hidden_content() {
-        let html = r#"<body><script>var x = "<p>no</p>";</script><noscript>enable js</noscript>
+        let html = format!(
+            r#"<body><script>var x = "<p>no</p>";</script><noscript>enable js</noscript>
             <p hidden>h1</p><p aria-hidden="true">h2</p><p style="display: none">h3</p>
-            <div style="visibility:hidden">h4</div><template><p>t</p></template><p>seen</p></body>"#;
-        assert_eq!(blocks(html), vec!["seen"]);
+            <div style="visibility:hidden">h4</div><template><p>t</p></template><p>seen</p>{ARTICLE}</body>"#
+        );
+        assert_eq!(blocks(&html)[0], "seen");
+        assert!(blocks(&html).iter().all(|b| !b.contains("enable js")));
+        // A bare shell whose <noscript> only asks for scripts: no text.
+        assert!(blocks("<body><div id=app></div><noscript>You need to enable JavaScript to run this app.</noscript></body>").is_empty());
+    }
+
+    #[test]
+    fn a_page_that_scripts_build_is_read_as_without_scripts() {
+        // Discourse serves crawlers the topic inside <noscript>.
+        let html = format!(
+            r#"<html><head><title>T</title></head><body><section id="d-splash"><div class="dots"></div></section>
+            <noscript data-path="/t/1"><div id="main-outlet"><h1>Which telescope first?</h1>
+            <div class="post">{ARTICLE}</div></div></noscript></body></html>"#
+        );
+        let got = blocks(&html);
+        assert_eq!(got[0], "Which telescope first?");
+        assert!(got[1].starts_with("The council voted"), "{got:?}");
     }
 
     #[test]
