@@ -16,6 +16,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
+use crate::calls::CallPool;
 use crate::convert;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -115,14 +116,20 @@ impl Admission {
 pub struct ChaffService {
     engine: Arc<Engine>,
     admission: Admission,
+    calls: CallPool,
 }
 
 impl ChaffService {
     pub fn new(engine: Arc<Engine>, admission: Admission) -> Self {
-        ChaffService { engine, admission }
+        ChaffService {
+            engine,
+            admission,
+            calls: CallPool::new(),
+        }
     }
 
-    /// Runs a blocking engine call off the async workers, once admitted.
+    /// Runs a blocking engine call off the async workers (on the call
+    /// pool, see [`crate::calls`]), once admitted.
     async fn run<T, F>(&self, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
@@ -132,14 +139,15 @@ impl ChaffService {
         let engine = self.engine.clone();
         // The place is held until the work is done, even if the caller
         // gives up on the call meanwhile: the work goes on regardless.
-        tokio::task::spawn_blocking(move || {
-            let r = f(&engine);
-            drop(place);
-            r
-        })
-        .await
-        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
-        .map_err(|e| status(&e))
+        self.calls
+            .run(move || {
+                let r = f(&engine);
+                drop(place);
+                r
+            })
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| status(&e))
     }
 }
 
