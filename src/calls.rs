@@ -22,7 +22,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// Threads at most, as tokio's blocking pool; calls beyond them queue.
 const MAX_THREADS: usize = 512;
-/// An idle thread ends after this long without a call.
+/// An idle thread ends after this long without a call (by default).
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 /// The work did not finish: it panicked (the panic is on stderr), or no
@@ -41,6 +41,7 @@ pub struct CallPool {
 
 struct Shared {
     state: Mutex<State>,
+    keep_alive: Duration,
 }
 
 #[derive(Default)]
@@ -83,8 +84,14 @@ impl Default for CallPool {
 
 impl CallPool {
     pub fn new() -> CallPool {
+        CallPool::with_keep_alive(KEEP_ALIVE)
+    }
+
+    /// A pool whose idle threads end after `keep_alive` without a call.
+    pub fn with_keep_alive(keep_alive: Duration) -> CallPool {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
+            keep_alive,
         });
         CallPool {
             _open: Arc::new(Open(shared.clone())),
@@ -160,9 +167,10 @@ fn worker(shared: Arc<Shared>, first: Job) {
 }
 
 /// The next job handed to this idle thread, or `None` once it has been
-/// idle for [`KEEP_ALIVE`] or the pool closed (and it is no longer listed).
+/// idle for the pool's keep-alive or the pool closed (and it is no longer
+/// listed).
 fn wait(shared: &Shared, slot: &Arc<Slot>) -> Option<Job> {
-    let deadline = Instant::now() + KEEP_ALIVE;
+    let deadline = Instant::now() + shared.keep_alive;
     loop {
         if let Some(job) = slot.job.lock().take() {
             return Some(job);
@@ -195,9 +203,14 @@ fn wait(shared: &Shared, slot: &Arc<Slot>) -> Option<Job> {
 mod tests {
     use super::*;
 
+    /// Threads that outlive any test, so that counts do not depend on time.
+    fn pool() -> CallPool {
+        CallPool::with_keep_alive(Duration::from_secs(24 * 3600))
+    }
+
     #[tokio::test]
     async fn runs_calls_and_reuses_the_last_idle_thread() {
-        let pool = CallPool::new();
+        let pool = pool();
         let a = pool.run(|| std::thread::current().id()).await.unwrap();
         // The answer comes just before the thread lists itself idle.
         while pool.shared.state.lock().idle.is_empty() {
@@ -210,7 +223,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_is_an_error_and_the_thread_goes_on() {
-        let pool = CallPool::new();
+        let pool = pool();
         let r: Result<(), _> = pool.run(|| panic!("boom")).await;
         assert!(r.is_err());
         while pool.shared.state.lock().idle.is_empty() {
@@ -222,7 +235,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_calls_get_threads_of_their_own() {
-        let pool = CallPool::new();
+        let pool = pool();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let rx = Arc::new(std::sync::Mutex::new(rx));
         // The first call blocks until the second has run: both must be on
@@ -235,5 +248,27 @@ mod tests {
         let (a, b) = tokio::join!(r1, r2);
         assert!(a.unwrap() && b.unwrap());
         assert_eq!(pool.shared.state.lock().threads, 2);
+    }
+
+    #[tokio::test]
+    async fn idle_threads_end_and_new_calls_start_new_ones() {
+        let pool = CallPool::with_keep_alive(Duration::ZERO);
+        assert_eq!(pool.run(|| 1).await.unwrap(), 1);
+        while pool.shared.state.lock().threads > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.run(|| 2).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_pool_ends_its_idle_threads() {
+        let pool = pool();
+        assert_eq!(pool.run(|| 1).await.unwrap(), 1);
+        let shared = pool.shared.clone();
+        drop(pool);
+        while shared.state.lock().threads > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(shared.state.lock().closed);
     }
 }
