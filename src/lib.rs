@@ -8,6 +8,7 @@
 //! shells over the same [`engine::Engine`].
 
 pub mod bulk;
+pub mod calls;
 pub mod classify;
 pub mod cli;
 pub mod cluster;

@@ -16,6 +16,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
+use crate::calls::CallPool;
 use crate::convert;
 use crate::engine::Engine;
 use crate::error::Error;
@@ -115,14 +116,20 @@ impl Admission {
 pub struct ChaffService {
     engine: Arc<Engine>,
     admission: Admission,
+    calls: CallPool,
 }
 
 impl ChaffService {
     pub fn new(engine: Arc<Engine>, admission: Admission) -> Self {
-        ChaffService { engine, admission }
+        ChaffService {
+            engine,
+            admission,
+            calls: CallPool::new(),
+        }
     }
 
-    /// Runs a blocking engine call off the async workers, once admitted.
+    /// Runs a blocking engine call off the async workers (on the call
+    /// pool, see [`crate::calls`]), once admitted.
     async fn run<T, F>(&self, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
@@ -132,15 +139,36 @@ impl ChaffService {
         let engine = self.engine.clone();
         // The place is held until the work is done, even if the caller
         // gives up on the call meanwhile: the work goes on regardless.
-        tokio::task::spawn_blocking(move || {
-            let r = f(&engine);
-            drop(place);
-            r
-        })
-        .await
-        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
-        .map_err(|e| status(&e))
+        self.calls
+            .run(move || {
+                let r = f(&engine);
+                drop(place);
+                r
+            })
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| status(&e))
     }
+}
+
+/// Unary answers smaller than this go uncompressed even to a client that
+/// accepts compression. tonic makes a new compression context for every
+/// message (zstd's, at its default level, is megabytes of window and match
+/// tables, allocated and partly cleared each time), which for the few
+/// kilobytes of an article's labels cost a tenth of a dry run's server CPU
+/// to save a couple of kilobytes on the wire; past this size the bytes
+/// saved are worth the context.
+pub const COMPRESS_FROM_BYTES: usize = 32 << 10;
+
+/// A unary answer, compressed (if the client accepts it) only when it is
+/// at least [`COMPRESS_FROM_BYTES`] long.
+fn unary_response<T: prost::Message>(message: T) -> Response<T> {
+    let small = message.encoded_len() < COMPRESS_FROM_BYTES;
+    let mut r = Response::new(message);
+    if small {
+        r.disable_compression();
+    }
+    r
 }
 
 fn dry_run(mode: i32) -> Result<bool, Status> {
@@ -168,7 +196,7 @@ impl Chaff for ChaffService {
         let labels = self
             .run(move |e| if dry { e.dry_run(doc) } else { e.ingest(doc) })
             .await?;
-        Ok(Response::new(pb::AnalyzeResponse {
+        Ok(unary_response(pb::AnalyzeResponse {
             labels: Some(convert::labels_to_pb(labels)),
         }))
     }
@@ -230,7 +258,7 @@ impl Chaff for ChaffService {
         let (labels, text) = self
             .run(move |e| e.document(&req.id, req.include_text))
             .await?;
-        Ok(Response::new(pb::GetDocumentResponse {
+        Ok(unary_response(pb::GetDocumentResponse {
             labels: Some(convert::labels_to_pb(labels)),
             text: text.unwrap_or_default(),
         }))
@@ -243,7 +271,7 @@ impl Chaff for ChaffService {
         let id = req.into_inner().id;
         require_id(&id)?;
         let segments = self.run(move |e| e.delete(&id)).await?;
-        Ok(Response::new(pb::DeleteDocumentResponse { segments }))
+        Ok(unary_response(pb::DeleteDocumentResponse { segments }))
     }
 
     async fn get_cluster(
@@ -252,7 +280,7 @@ impl Chaff for ChaffService {
     ) -> Result<Response<pb::Cluster>, Status> {
         let id = req.into_inner().id;
         let c = self.run(move |e| e.cluster(id)).await?;
-        Ok(Response::new(convert::cluster_to_pb(c)))
+        Ok(unary_response(convert::cluster_to_pb(c)))
     }
 
     async fn list_clusters(
@@ -276,7 +304,7 @@ impl Chaff for ChaffService {
             page_token: (!r.page_token.is_empty()).then_some(r.page_token),
         };
         let page = self.run(move |e| e.list_clusters(&q)).await?;
-        Ok(Response::new(pb::ListClustersResponse {
+        Ok(unary_response(pb::ListClustersResponse {
             clusters: page
                 .clusters
                 .into_iter()
@@ -291,7 +319,7 @@ impl Chaff for ChaffService {
         _: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::StatsResponse>, Status> {
         let s = self.run(|e| Ok(e.stats())).await?;
-        Ok(Response::new(convert::stats_to_pb(s)))
+        Ok(unary_response(convert::stats_to_pb(s)))
     }
 }
 
@@ -482,5 +510,30 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::codec::SingleMessageCompressionOverride;
+
+    fn compression_disabled<T>(r: &Response<T>) -> bool {
+        r.extensions().get::<SingleMessageCompressionOverride>()
+            == Some(&SingleMessageCompressionOverride::Disable)
+    }
+
+    #[test]
+    fn only_large_unary_answers_are_compressed() {
+        let small = unary_response(pb::GetDocumentResponse {
+            labels: None,
+            text: "a short text".into(),
+        });
+        assert!(compression_disabled(&small));
+        let large = unary_response(pb::GetDocumentResponse {
+            labels: None,
+            text: "x".repeat(COMPRESS_FROM_BYTES),
+        });
+        assert!(!compression_disabled(&large));
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
+use prost::Message;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -19,6 +20,7 @@ use crate::engine::Engine;
 use crate::labels::{ClusterPage, ClusterQuery, DocumentLabels, Stats};
 use crate::proto::v1 as pb;
 use crate::proto::v1::chaff_client::ChaffClient;
+use crate::server::COMPRESS_FROM_BYTES;
 
 /// Where to run: `--server`, or in-process on `--data-dir` / `--ephemeral`.
 #[derive(Debug, Clone, clap::Args)]
@@ -42,7 +44,7 @@ pub type Outcome = Result<DocumentLabels, String>;
 pub enum Backend {
     Local(Arc<Engine>),
     Remote {
-        client: Box<ChaffClient<Channel>>,
+        clients: Box<Clients>,
         rt: Box<Runtime>,
     },
 }
@@ -65,9 +67,9 @@ impl Backend {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                let client = client(&rt, url, t.max_message_bytes)?;
+                let clients = clients(&rt, url, t.max_message_bytes)?;
                 Ok(Backend::Remote {
-                    client: Box::new(client),
+                    clients: Box::new(clients),
                     rt: Box::new(rt),
                 })
             }
@@ -81,7 +83,7 @@ impl Backend {
             } else {
                 e.ingest(doc)
             }?),
-            Backend::Remote { client, rt } => {
+            Backend::Remote { clients, rt } => {
                 let mode = if dry_run {
                     pb::Mode::DryRun
                 } else {
@@ -91,7 +93,8 @@ impl Backend {
                     document: Some(convert::document_to_pb(doc)),
                     mode: mode as i32,
                 };
-                let resp = rt.block_on(client.clone().analyze(req)).map_err(remote)?;
+                let mut client = clients.sized(req.encoded_len());
+                let resp = rt.block_on(client.analyze(req)).map_err(remote)?;
                 let labels = resp
                     .into_inner()
                     .labels
@@ -124,10 +127,11 @@ impl Backend {
                 }
                 Ok(())
             }
-            Backend::Remote { client, rt } => rt.block_on(async {
+            Backend::Remote { clients, rt } => rt.block_on(async {
                 let window = window.max(1);
                 let (tx, rx) = mpsc::channel(window);
-                let mut responses = client
+                let mut responses = clients
+                    .compressed
                     .clone()
                     .analyze_stream(ReceiverStream::new(rx))
                     .await
@@ -177,13 +181,13 @@ impl Backend {
     ) -> anyhow::Result<(DocumentLabels, Option<String>)> {
         match self {
             Backend::Local(e) => Ok(e.document(id, include_text)?),
-            Backend::Remote { client, rt } => {
+            Backend::Remote { clients, rt } => {
                 let req = pb::GetDocumentRequest {
                     id: id.to_string(),
                     include_text,
                 };
                 let resp = rt
-                    .block_on(client.clone().get_document(req))
+                    .block_on(clients.plain.clone().get_document(req))
                     .map_err(remote)?
                     .into_inner();
                 let labels = resp
@@ -200,7 +204,7 @@ impl Backend {
     pub fn clusters(&self, q: ClusterQuery) -> anyhow::Result<ClusterPage> {
         match self {
             Backend::Local(e) => Ok(e.list_clusters(&q)?),
-            Backend::Remote { client, rt } => {
+            Backend::Remote { clients, rt } => {
                 let req = pb::ListClustersRequest {
                     source: q.source.unwrap_or_default(),
                     label: q.label.map_or(0, |l| convert::label_to_pb(l) as i32),
@@ -209,7 +213,7 @@ impl Backend {
                     page_token: q.page_token.unwrap_or_default(),
                 };
                 let r = rt
-                    .block_on(client.clone().list_clusters(req))
+                    .block_on(clients.plain.clone().list_clusters(req))
                     .map_err(remote)?
                     .into_inner();
                 Ok(ClusterPage {
@@ -227,9 +231,9 @@ impl Backend {
     pub fn stats(&self) -> anyhow::Result<Stats> {
         match self {
             Backend::Local(e) => Ok(e.stats()),
-            Backend::Remote { client, rt } => {
+            Backend::Remote { clients, rt } => {
                 let r = rt
-                    .block_on(client.clone().stats(pb::StatsRequest {}))
+                    .block_on(clients.plain.clone().stats(pb::StatsRequest {}))
                     .map_err(remote)?;
                 Ok(convert::stats_from_pb(r.into_inner()))
             }
@@ -243,12 +247,31 @@ impl Backend {
     }
 }
 
-/// A client of the server at `url`, its connection driven by `rt`.
-pub fn client(
-    rt: &Runtime,
-    url: &str,
-    max_message_bytes: usize,
-) -> anyhow::Result<ChaffClient<Channel>> {
+/// Clients of the server over one connection. Requests of at least
+/// [`COMPRESS_FROM_BYTES`] (the streams' batches, a large page) go
+/// zstd-compressed, smaller ones plain, as the server does with its
+/// answers: tonic makes a zstd context for every message, which on both
+/// sides costs more than it saves on a few kilobytes. Answers are accepted
+/// either way.
+#[derive(Clone)]
+pub struct Clients {
+    pub plain: ChaffClient<Channel>,
+    pub compressed: ChaffClient<Channel>,
+}
+
+impl Clients {
+    /// The client to send a request of `bytes` (encoded) with.
+    pub fn sized(&self, bytes: usize) -> ChaffClient<Channel> {
+        if bytes >= COMPRESS_FROM_BYTES {
+            self.compressed.clone()
+        } else {
+            self.plain.clone()
+        }
+    }
+}
+
+/// Clients of the server at `url`, their connection driven by `rt`.
+pub fn clients(rt: &Runtime, url: &str, max_message_bytes: usize) -> anyhow::Result<Clients> {
     let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
         .with_context(|| {
             format!("--server {url:?} is not a valid address (e.g. http://127.0.0.1:50051)")
@@ -257,12 +280,15 @@ pub fn client(
     let channel = rt
         .block_on(endpoint.connect())
         .with_context(|| format!("cannot connect to chaff server at {url}"))?;
-    Ok(ChaffClient::new(channel)
-        .send_compressed(CompressionEncoding::Zstd)
+    let plain = ChaffClient::new(channel)
         .accept_compressed(CompressionEncoding::Zstd)
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_message_bytes)
-        .max_encoding_message_size(max_message_bytes))
+        .max_encoding_message_size(max_message_bytes);
+    Ok(Clients {
+        compressed: plain.clone().send_compressed(CompressionEncoding::Zstd),
+        plain,
+    })
 }
 
 /// The next batch's outcomes from a stream that must still be open.

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail};
 use clap::Args;
+use prost::Message;
 use tokio::runtime::Runtime;
-use tonic::transport::Channel;
 
+use super::backend::Clients;
 use super::input;
 use crate::convert;
 use crate::document::{Body, Document};
 use crate::proto::v1 as pb;
-use crate::proto::v1::chaff_client::ChaffClient;
 
 #[derive(Debug, Args)]
 pub struct UnaryArgs {
@@ -61,7 +61,7 @@ pub struct Phase {
 
 pub struct Probe {
     rt: Runtime,
-    client: ChaffClient<Channel>,
+    clients: Clients,
     period: Duration,
     paragraphs: usize,
     mode: pb::Mode,
@@ -91,10 +91,10 @@ impl Probe {
             .worker_threads(1)
             .enable_all()
             .build()?;
-        let client = super::backend::client(&rt, url, max_message_bytes)?;
+        let clients = super::backend::clients(&rt, url, max_message_bytes)?;
         Ok(Probe {
             rt,
-            client,
+            clients,
             period: Duration::from_secs_f64(1.0 / a.unary_rate),
             paragraphs: a.unary_paragraphs,
             mode: if a.unary_dry_run {
@@ -126,11 +126,11 @@ impl Probe {
                 document: Some(convert::document_to_pb(self.article(self.sent))),
                 mode: self.mode as i32,
             };
+            let mut client = self.clients.sized(request.encoded_len());
             self.sent += 1;
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            let mut client = self.client.clone();
             calls.push(self.rt.spawn(async move {
                 let answer = tokio::time::timeout(CALL_TIMEOUT, client.analyze(request)).await;
                 let latency = due.elapsed();
