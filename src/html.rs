@@ -8,7 +8,7 @@
 //! ...) and each run of text ended by `<br><br>` becomes one block; blocks
 //! are joined with "\n\n" into the document text the offsets refer to.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use ego_tree::NodeId;
 use scraper::{ElementRef, Html, Node};
@@ -452,7 +452,7 @@ impl Builder {
     /// half of that to its grandparent; link-heavy candidates lose their
     /// share of link text.
     fn mark_top_candidate(&mut self) {
-        let mut score: HashMap<NodeId, (f32, u32, u32)> = HashMap::new();
+        let mut score: HashMap<NodeId, (f32, u32, u32)> = HashMap::default();
         for (ctx, (anc, &(s, e))) in self
             .out
             .context
@@ -490,7 +490,8 @@ impl Builder {
                 };
                 (*id, points * (1.0 - density))
             })
-            .max_by(|a, b| a.1.total_cmp(&b.1));
+            // Ties go to the earliest element, whatever the map's order.
+            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
         if let Some((top, _)) = top {
             for (ctx, anc) in self.out.context.iter_mut().zip(&self.ancestors) {
                 ctx.in_top = anc.contains(&top);
@@ -731,6 +732,20 @@ mod tests {
         assert!(blocks(&html).iter().all(|b| !b.contains("enable js")));
         // A bare shell whose <noscript> only asks for scripts: no text.
         assert!(blocks("<body><div id=app></div><noscript>You need to enable JavaScript to run this app.</noscript></body>").is_empty());
+    }
+
+    #[test]
+    fn a_tie_for_the_top_candidate_goes_to_the_earliest_element() {
+        // Two equal columns: the same answer on every run (the scores sit
+        // in a hash map).
+        let html = format!(
+            "<body><main><div><div>{ARTICLE}</div></div><div><div>{ARTICLE}</div></div></main></body>"
+        );
+        for _ in 0..20 {
+            let e = extract(&html);
+            let top: Vec<bool> = e.context.iter().map(|c| c.in_top).collect();
+            assert_eq!(top, [true, true, false, false]);
+        }
     }
 
     #[test]

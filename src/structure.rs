@@ -9,7 +9,7 @@
 //! *prior*: the log-odds that the segment is template text. `classify`
 //! weighs it against the cross-document evidence.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::html::{hint, tag, BlockContext, Extracted};
 use crate::layout;
@@ -89,7 +89,7 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
         .collect();
     let (first_main, last_main) = (main.first().copied(), main.last().copied());
     let contexts = html.map(|e| align(segments, e));
-    let title = html.map_or_else(HashSet::new, |e| words(&e.title).collect());
+    let title = html.map_or_else(HashSet::default, |e| words(&e.title).collect());
     let copies = copies_on_page(segments);
     let mut flags = vec![0; n];
     let features = segments
@@ -200,7 +200,7 @@ fn copies_on_page(segments: &[SegmentShape<'_>]) -> Vec<u32> {
             .join(" ")
             .to_lowercase()
     };
-    let mut count: HashMap<String, u32> = HashMap::new();
+    let mut count: HashMap<String, u32> = HashMap::default();
     for s in segments {
         *count.entry(key(s.text)).or_default() += 1;
     }
@@ -324,7 +324,7 @@ fn align(segments: &[SegmentShape<'_>], html: &Extracted) -> Vec<Option<BlockCon
                 .map(move |l| (j, squash(l)))
         })
         .collect();
-    let mut at: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut at: HashMap<&str, Vec<usize>> = HashMap::default();
     for (j, b) in blocks
         .iter()
         .enumerate()
@@ -487,7 +487,7 @@ mod tests {
         assert!(!matches_title("Mayor resigns", &title));
         assert!(!matches_title(
             "Mayor resigns over budget row",
-            &HashSet::new()
+            &HashSet::default()
         ));
     }
 
