@@ -338,18 +338,21 @@ fn html_pages_are_segmented_into_blocks_and_labelled() {
     // check --html on a page file.
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("page.html");
+    let check_page = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "check",
+            "--html",
+            "--json",
+            "--source",
+            "a.example",
+            "--ephemeral",
+        ];
+        args.extend(extra);
+        args.push(page.to_str().unwrap());
+        serde_json::from_str(&ok(&args).0).unwrap()
+    };
     std::fs::write(&page, "<html><body><nav>Home</nav><p>Hello <b>world</b> &amp; all.</p><script>x()</script></body></html>").unwrap();
-    let (out, _) = ok(&[
-        "check",
-        "--html",
-        "--json",
-        "--source",
-        "a.example",
-        "--ephemeral",
-        page.to_str().unwrap(),
-    ]);
-    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(d["text"], "Home\n\nHello world & all.");
+    assert_eq!(check_page(&[])["text"], "Home\n\nHello world & all.");
     // A reader comment: marked; labelled boilerplate when asked.
     std::fs::write(
         &page,
@@ -359,18 +362,7 @@ fn html_pages_are_segmented_into_blocks_and_labelled() {
     )
     .unwrap();
     for (flag, label) in [("keep", "editorial"), ("boilerplate", "boilerplate")] {
-        let (out, _) = ok(&[
-            "check",
-            "--html",
-            "--json",
-            "--source",
-            "a.example",
-            "--ephemeral",
-            "--comments",
-            flag,
-            page.to_str().unwrap(),
-        ]);
-        let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let d = check_page(&["--comments", flag]);
         let segs = d["segments"].as_array().unwrap();
         assert_eq!(segs[0]["label"], "editorial");
         assert!(segs[0].get("comment").is_none());
