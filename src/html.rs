@@ -199,43 +199,37 @@ fn word_hint(w: &str) -> u16 {
     bits
 }
 
-fn hint_bits(e: &scraper::node::Element) -> u16 {
-    let mut bits = 0;
+/// One pass over an element's class, id and role words (and the parts of
+/// hyphenated ones): their [`hint`] bits, and whether a class or id word
+/// names a reader-comment section ([`comment_word`]).
+fn markup_words(e: &scraper::node::Element) -> (u16, bool) {
+    let (mut bits, mut comment) = (0, false);
     for attr in ["class", "id", "role"] {
-        if let Some(v) = e.attr(attr) {
-            let v = v.to_ascii_lowercase();
-            for w in v.split(|c: char| !c.is_ascii_alphanumeric() && c != '-') {
-                if !w.is_empty() {
-                    bits |= word_hint(w);
-                    if w.contains('-') {
-                        for part in w.split('-').filter(|p| !p.is_empty()) {
-                            bits |= word_hint(part);
-                        }
-                    }
+        let Some(v) = e.attr(attr) else { continue };
+        let v = v.to_ascii_lowercase();
+        let mut see = |w: &str| {
+            bits |= word_hint(w);
+            comment |= attr != "role" && comment_word(w);
+        };
+        for w in v.split(|c: char| !c.is_ascii_alphanumeric() && c != '-') {
+            if !w.is_empty() {
+                see(w);
+                if w.contains('-') {
+                    w.split('-').filter(|p| !p.is_empty()).for_each(&mut see);
                 }
             }
         }
     }
-    bits
+    (bits, comment)
 }
 
-/// A class, id or role word of a reader-comment section: "comments",
+/// A class or id word of a reader-comment section: "comments",
 /// "comment-list", "commentBody", "disqus_thread", WordPress's "respond"
 /// (the reply form). Not "responsive".
 fn comment_word(w: &str) -> bool {
     w.contains("comment")
         || w.contains("disqus")
         || matches!(w, "respond" | "reply" | "replies" | "talkback")
-}
-
-fn names_comments(e: &scraper::node::Element) -> bool {
-    ["class", "id"].iter().any(|attr| {
-        e.attr(attr).is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .split(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_')
-                .any(|w| comment_word(w) || w.split(['-', '_']).any(comment_word))
-        })
-    })
 }
 
 /// Visible characters of a block that reads as a paragraph of prose.
@@ -620,12 +614,13 @@ fn walk(doc: &Html, keep_hidden: bool, noscript: bool) -> Extracted {
                         b.pre += 1;
                     }
                     if name != "br" {
+                        let (hints, comment) = markup_words(e);
                         b.stack.push(Frame {
                             id: node.id(),
                             tags: tag_bits(name) | if is_hidden { tag::HIDDEN } else { 0 },
-                            hints: hint_bits(e),
+                            hints,
                             link: name == "a",
-                            comment: names_comments(e),
+                            comment,
                         });
                     }
                 }

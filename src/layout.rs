@@ -32,9 +32,9 @@ pub const MARKUP: Flags = 32;
 /// A credit line: a wire service's attribution or a copyright notice.
 pub const ATTRIBUTION: Flags = 64;
 
-/// The segment repeats the page's `<title>` (set from `structure`'s
-/// features, not by `layout`): the page's own headline, however often the
-/// site teases it elsewhere.
+/// The segment repeats the page's `<title>` (set by `structure`, not by
+/// `layout`): the page's own headline, however often the site teases it
+/// elsewhere.
 pub const TITLE: Flags = 128;
 
 /// The segment sits in a reader-comment section of the page's markup (set

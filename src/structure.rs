@@ -184,8 +184,9 @@ pub fn matches_title(text: &str, title: &HashSet<String>) -> bool {
     if seg.len() < TITLE_WORDS {
         return false;
     }
-    let inside = seg.iter().filter(|w| title.contains(*w)).count();
-    let distinct: HashSet<&String> = seg.iter().filter(|w| title.contains(*w)).collect();
+    let found: Vec<&String> = seg.iter().filter(|w| title.contains(*w)).collect();
+    let inside = found.len();
+    let distinct: HashSet<&String> = found.into_iter().collect();
     inside as f32 >= TITLE_INSIDE * seg.len() as f32
         && distinct.len() as f32 >= TITLE_COVER * title.len() as f32
 }
@@ -200,11 +201,12 @@ fn copies_on_page(segments: &[SegmentShape<'_>]) -> Vec<u32> {
             .join(" ")
             .to_lowercase()
     };
-    let mut count: HashMap<String, u32> = HashMap::default();
-    for s in segments {
-        *count.entry(key(s.text)).or_default() += 1;
+    let keys: Vec<String> = segments.iter().map(|s| key(s.text)).collect();
+    let mut count: HashMap<&str, u32> = HashMap::default();
+    for k in &keys {
+        *count.entry(k).or_default() += 1;
     }
-    segments.iter().map(|s| count[&key(s.text)]).collect()
+    keys.iter().map(|k| count[k.as_str()]).collect()
 }
 
 /// The page prior of one segment: log-odds of template text.
