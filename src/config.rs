@@ -142,6 +142,11 @@ pub struct StorageArgs {
     /// no extra disk).
     #[arg(long, env = "CHAFF_NO_SNAPSHOT")]
     pub no_snapshot: bool,
+    /// Commit without saving the store's allocator state: bulk ingests into
+    /// a large store go faster, but the first open after a crash walks the
+    /// whole store file to rebuild it (11.5 s for 6.7 GB).
+    #[arg(long, env = "CHAFF_NO_QUICK_REPAIR")]
+    pub no_quick_repair: bool,
 }
 
 impl StorageArgs {
@@ -157,6 +162,7 @@ impl StorageArgs {
         crate::engine::OpenOptions {
             cache_bytes: self.cache_bytes(),
             snapshots: !self.no_snapshot,
+            quick_repair: !self.no_quick_repair,
         }
     }
 }

@@ -249,6 +249,7 @@ pub fn stats_to_pb(s: Stats) -> pb::StatsResponse {
         restored_from: s.restored_from,
         restore_ms: s.restore_ms,
         restore_replayed: s.restore_replayed,
+        store_repaired: s.store_repaired,
     }
 }
 
@@ -265,5 +266,6 @@ pub fn stats_from_pb(s: pb::StatsResponse) -> Stats {
         restored_from: s.restored_from,
         restore_ms: s.restore_ms,
         restore_replayed: s.restore_replayed,
+        store_repaired: s.store_repaired,
     }
 }

@@ -72,6 +72,9 @@ pub struct OpenOptions {
     /// from the store's journal), and write one on [`Engine::close`] and
     /// [`Engine::checkpoint`].
     pub snapshots: bool,
+    /// Save the store's allocator state with every commit, so that an open
+    /// after a crash need not rebuild it ([`StoreOptions::quick_repair`]).
+    pub quick_repair: bool,
 }
 
 impl Default for OpenOptions {
@@ -79,6 +82,7 @@ impl Default for OpenOptions {
         OpenOptions {
             cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             snapshots: true,
+            quick_repair: true,
         }
     }
 }
@@ -91,6 +95,8 @@ pub struct Restored {
     /// Stored documents re-applied: all of them in a replay; those written
     /// since the snapshot (a crash, no graceful close) otherwise.
     pub replayed: u64,
+    /// The store was not closed cleanly and had to walk its file first.
+    pub store_repaired: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,14 +247,18 @@ impl Engine {
                 // In memory there is no snapshot for a journal to lead on
                 // from: it would only grow.
                 journal: options.snapshots && data_dir.is_some(),
+                quick_repair: options.quick_repair,
             },
         )?;
+        // After a crash the store checks and repairs its file first.
+        let store_ms = started.elapsed().as_millis() as u64;
         let opened = State::open(&store, options.snapshots)?;
         let state = opened.state;
         let restored = Restored {
             from: opened.from,
             elapsed_ms: started.elapsed().as_millis() as u64,
             replayed: opened.replayed,
+            store_repaired: store.repaired(),
         };
         info!(
             documents = state.ids.len(),
@@ -257,6 +267,8 @@ impl Engine {
             restored_from = restored.from.as_str(),
             replayed = restored.replayed,
             elapsed_ms = restored.elapsed_ms,
+            store_ms,
+            store_repaired = restored.store_repaired,
             durable = store.is_durable(),
             "engine open"
         );
@@ -527,6 +539,7 @@ impl Engine {
             restored_from: self.restored.from.as_str().to_string(),
             restore_ms: self.restored.elapsed_ms,
             restore_replayed: self.restored.replayed,
+            store_repaired: self.restored.store_repaired,
         }
     }
 
@@ -864,7 +877,7 @@ impl State {
         };
         let generation = store.generation().map_err(journal_err)?;
         let documents = store.documents().map_err(journal_err)? as u64;
-        let mut r = snapshot::open(dir, expect(generation, documents))?;
+        let r = snapshot::open(dir, expect(generation, documents))?;
         let header = r.header();
         let written = if header.generation == generation.generation {
             Vec::new()
@@ -877,8 +890,8 @@ impl State {
                     store: generation.generation,
                 })?
         };
-        let mut state = State::load_snapshot(&mut r)?;
-        r.finish()?;
+        let second = r.second_part(dir)?;
+        let mut state = State::load_snapshot(r, second)?;
         if state.ids.len() as u64 != header.documents {
             return Err(SnapshotError::invalid(
                 "live documents disagree with the header",
@@ -969,11 +982,70 @@ impl State {
             }
         }
         self.clusters.save(w)?;
+        // The second part, read beside the first on restart.
+        w.split()?;
+        w.length(self.docs.len())?;
         index.save(w)?;
         self.patterns.save(w)
     }
 
-    fn load_snapshot(r: &mut snapshot::Reader) -> Result<State, SnapshotError> {
+    /// Reads the two parts of a snapshot's body at once: documents,
+    /// sources and clusters from `first`, the index and the source patterns
+    /// from `second` on a thread of its own.
+    fn load_snapshot(
+        first: snapshot::Reader,
+        second: snapshot::Reader,
+    ) -> Result<State, SnapshotError> {
+        std::thread::scope(|scope| {
+            let indexes = std::thread::Builder::new()
+                .name("chaff-snapshot".into())
+                .spawn_scoped(scope, move || State::load_indexes(second))
+                .map_err(SnapshotError::Io)?;
+            let state = State::load_records(first);
+            let indexes = indexes
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let (mut state, (docs, index, patterns)) = (state?, indexes?);
+            if docs != state.docs.len() {
+                return Err(SnapshotError::invalid(
+                    "the patterns are of another number of documents",
+                ));
+            }
+            state.index = index;
+            state.patterns = patterns;
+            Ok(state)
+        })
+    }
+
+    /// The second part: the index and the patterns (and the number of
+    /// document slots they were written for).
+    #[allow(clippy::type_complexity)]
+    fn load_indexes(
+        mut r: snapshot::Reader,
+    ) -> Result<(usize, Box<dyn SegmentIndex>, Patterns), SnapshotError> {
+        let t = Instant::now();
+        let docs = r.length(0)?;
+        let index = Box::new(SketchIndex::load(&mut r)?);
+        let index_secs = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let patterns = Patterns::load(&mut r, docs)?;
+        r.finish()?;
+        debug!(
+            index_secs,
+            patterns_secs = t.elapsed().as_secs_f64(),
+            "snapshot index and patterns read"
+        );
+        Ok((docs, index, patterns))
+    }
+
+    /// The first part: documents, sources and clusters.
+    fn load_records(mut r: snapshot::Reader) -> Result<State, SnapshotError> {
+        let state = State::read_records(&mut r)?;
+        r.finish()?;
+        Ok(state)
+    }
+
+    fn read_records(r: &mut snapshot::Reader) -> Result<State, SnapshotError> {
         let mut state = State::new();
         state.seq = r.get()?;
         state.segments = r.get()?;
@@ -992,6 +1064,7 @@ impl State {
                 "source counts disagree with sources",
             ));
         }
+        let t = Instant::now();
         let n = r.length(1)?;
         state.docs.reserve_exact(n);
         let mut live = 0;
@@ -1043,15 +1116,23 @@ impl State {
         if segments != state.segments {
             return Err(SnapshotError::invalid("segment count disagrees"));
         }
+        let docs_secs = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         state.ids.reserve(live);
         for (idx, d) in state.docs.iter().enumerate() {
             if let Some(d) = d {
                 state.ids.insert(&d.id, idx as DocIdx, id_of(&state.docs));
             }
         }
+        let ids_secs = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         state.clusters = Clusters::load(r)?;
-        state.index = Box::new(SketchIndex::load(r)?);
-        state.patterns = Patterns::load(r, state.docs.len())?;
+        debug!(
+            docs_secs,
+            ids_secs,
+            clusters_secs = t.elapsed().as_secs_f64(),
+            "snapshot documents and clusters read"
+        );
         Ok(state)
     }
 

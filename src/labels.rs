@@ -173,4 +173,6 @@ pub struct Stats {
     /// Stored documents re-applied on open: all in a replay, those written
     /// after the snapshot when restored from one.
     pub restore_replayed: u64,
+    /// The store was not closed cleanly and walked its file to repair it.
+    pub store_repaired: bool,
 }

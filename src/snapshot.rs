@@ -19,6 +19,11 @@
 //! refused before it can be misread, and loading holds one frame at a time
 //! beside the state it builds. All integers are little-endian; a value
 //! never spans two frames.
+//!
+//! The body is in two parts ([`Writer::split`]), each with its own offset,
+//! length and checksum in the header, so that two threads can read them at
+//! once ([`Reader::second_part`]): most of a large load is the kernel
+//! handing out fresh pages, which both cores can do.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write as _};
@@ -31,8 +36,10 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3Default};
 pub const FILE_NAME: &str = "state.snapshot";
 const MAGIC: &[u8; 8] = b"CHAFFSNP";
 /// Bumped whenever the body layout changes: an older snapshot is refused.
-pub const FORMAT_VERSION: u32 = 2;
-pub const HEADER_LEN: usize = 64;
+pub const FORMAT_VERSION: u32 = 3;
+pub const HEADER_LEN: usize = 96;
+/// Parts of a body: [`Writer::split`] starts the second.
+const PARTS: usize = 2;
 /// Body bytes per frame (a frame may exceed it by one value).
 const FRAME: usize = 1 << 20;
 
@@ -76,6 +83,18 @@ impl SnapshotError {
 
 pub type Result<T, E = SnapshotError> = std::result::Result<T, E>;
 
+/// Where one part of the body is and what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Part {
+    /// File offset of the part's first frame.
+    pub offset: u64,
+    /// Body bytes of the part (frame headers not counted).
+    pub body_len: u64,
+    /// xxh3 of the part's frame checksums in order: covers every body byte
+    /// without hashing the body twice.
+    pub xxh3: u64,
+}
+
 /// What the header promises about the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -88,10 +107,7 @@ pub struct Header {
     pub generation: u64,
     /// Live documents, a cheap second check against the store.
     pub documents: u64,
-    pub body_len: u64,
-    /// xxh3 of the frames' checksums in order: covers every body byte
-    /// without hashing the body twice.
-    pub body_xxh3: u64,
+    pub parts: [Part; PARTS],
 }
 
 impl Header {
@@ -103,10 +119,14 @@ impl Header {
         h[16..24].copy_from_slice(&self.store_id.to_le_bytes());
         h[24..32].copy_from_slice(&self.generation.to_le_bytes());
         h[32..40].copy_from_slice(&self.documents.to_le_bytes());
-        h[40..48].copy_from_slice(&self.body_len.to_le_bytes());
-        h[48..56].copy_from_slice(&self.body_xxh3.to_le_bytes());
-        let sum = xxh3_64(&h[..56]);
-        h[56..64].copy_from_slice(&sum.to_le_bytes());
+        for (i, p) in self.parts.iter().enumerate() {
+            let at = 40 + 24 * i;
+            h[at..at + 8].copy_from_slice(&p.offset.to_le_bytes());
+            h[at + 8..at + 16].copy_from_slice(&p.body_len.to_le_bytes());
+            h[at + 16..at + 24].copy_from_slice(&p.xxh3.to_le_bytes());
+        }
+        let sum = xxh3_64(&h[..HEADER_LEN - 8]);
+        h[HEADER_LEN - 8..].copy_from_slice(&sum.to_le_bytes());
         h
     }
 
@@ -119,17 +139,30 @@ impl Header {
         if version != FORMAT_VERSION {
             return Err(SnapshotError::Version { found: version });
         }
-        if xxh3_64(&h[..56]) != u64_at(56) {
+        if xxh3_64(&h[..HEADER_LEN - 8]) != u64_at(HEADER_LEN - 8) {
             return Err(SnapshotError::HeaderChecksum);
         }
-        Ok(Header {
+        let part = |i: usize| Part {
+            offset: u64_at(40 + 24 * i),
+            body_len: u64_at(48 + 24 * i),
+            xxh3: u64_at(56 + 24 * i),
+        };
+        let header = Header {
             params: u32::from_le_bytes(h[12..16].try_into().expect("4 bytes")),
             store_id: u64_at(16),
             generation: u64_at(24),
             documents: u64_at(32),
-            body_len: u64_at(40),
-            body_xxh3: u64_at(48),
-        })
+            parts: [part(0), part(1)],
+        };
+        // The first part starts after the header, the second after the
+        // first's frames (at least its body bytes further on).
+        let [first, second] = header.parts;
+        if first.offset != HEADER_LEN as u64
+            || second.offset < first.offset.saturating_add(first.body_len)
+        {
+            return Err(SnapshotError::invalid("body parts overlap"));
+        }
+        Ok(header)
     }
 }
 
@@ -176,17 +209,28 @@ impl<T: Fixed + Copy + Default, const N: usize> Fixed for [T; N] {
 pub struct Writer {
     file: io::BufWriter<File>,
     buf: Vec<u8>,
+    /// Parts written whole.
+    done: Vec<Part>,
+    /// The current part: where it starts, its digest and length so far.
+    part: Part,
     body: Xxh3Default,
-    body_len: u64,
+    /// File bytes written (header and frame headers included).
+    offset: u64,
 }
 
 impl Writer {
     fn new(file: File) -> Writer {
+        let offset = HEADER_LEN as u64;
         Writer {
             file: io::BufWriter::with_capacity(FRAME, file),
             buf: Vec::with_capacity(FRAME + 1024),
+            done: Vec::new(),
+            part: Part {
+                offset,
+                ..Part::default()
+            },
             body: Xxh3Default::new(),
-            body_len: 0,
+            offset,
         }
     }
 
@@ -200,9 +244,40 @@ impl Writer {
         self.file.write_all(&sum)?;
         self.file.write_all(&self.buf)?;
         self.body.update(&sum);
-        self.body_len += self.buf.len() as u64;
+        self.part.body_len += self.buf.len() as u64;
+        self.offset += 12 + self.buf.len() as u64;
         self.buf.clear();
         Ok(())
+    }
+
+    /// Ends the first part of the body: what follows is the second, which
+    /// [`Reader::second_part`] reads on its own. Once per body at most.
+    pub fn split(&mut self) -> io::Result<()> {
+        if self.done.len() + 1 >= PARTS {
+            return Err(io::Error::other("a snapshot body has two parts"));
+        }
+        self.end_part()
+    }
+
+    fn end_part(&mut self) -> io::Result<()> {
+        self.frame()?;
+        self.part.xxh3 = self.body.digest();
+        self.done.push(self.part);
+        self.part = Part {
+            offset: self.offset,
+            ..Part::default()
+        };
+        self.body = Xxh3Default::new();
+        Ok(())
+    }
+
+    /// The parts of the finished body; an unsplit body has an empty
+    /// second part at its end.
+    fn finish(&mut self) -> io::Result<[Part; PARTS]> {
+        while self.done.len() < PARTS {
+            self.end_part()?;
+        }
+        Ok([self.done[0], self.done[1]])
     }
 
     fn maybe_frame(&mut self) -> io::Result<()> {
@@ -250,6 +325,10 @@ pub struct Reader {
     body: Xxh3Default,
     body_len: u64,
     header: Header,
+    /// Which part of the body this reader reads.
+    part: Part,
+    /// Where it ends in the file: the next part, or the end of the file.
+    end: Option<u64>,
     offset: u64,
 }
 
@@ -259,8 +338,47 @@ impl Reader {
         self.header
     }
 
-    /// Loads the next frame; false at the end of the file.
+    /// A reader of the body's second part, beside this one (which reads
+    /// the first). Opens the file again.
+    pub fn second_part(&self, dir: &Path) -> Result<Reader> {
+        let [first, second] = self.header.parts;
+        if self.part != first {
+            return Err(SnapshotError::invalid(
+                "second part asked of the second part",
+            ));
+        }
+        let mut file = File::open(path(dir))?;
+        file.seek(SeekFrom::Start(second.offset))?;
+        Ok(Reader::new(file, self.header, second, None))
+    }
+
+    fn new(file: File, header: Header, part: Part, end: Option<u64>) -> Reader {
+        Reader {
+            file: io::BufReader::with_capacity(FRAME, file),
+            frame: Vec::with_capacity(FRAME + 1024),
+            pos: 0,
+            body: Xxh3Default::new(),
+            body_len: 0,
+            header,
+            part,
+            end,
+            offset: part.offset,
+        }
+    }
+
+    /// Loads the next frame; false at the end of the part.
     fn next_frame(&mut self) -> Result<bool> {
+        if self.body_len == self.part.body_len {
+            // The part's bytes are all read: it ends here, exactly.
+            let ends = match self.end {
+                Some(end) => self.offset == end,
+                None => self.file.read(&mut [0u8; 1])? == 0,
+            };
+            if !ends {
+                return Err(SnapshotError::invalid("bytes after the end of a part"));
+            }
+            return Ok(false);
+        }
         let mut head = [0u8; 12];
         match self.file.read_exact(&mut head[..1]) {
             Ok(()) => {}
@@ -270,7 +388,7 @@ impl Reader {
         self.file.read_exact(&mut head[1..]).map_err(eof)?;
         let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
         let sum = u64::from_le_bytes(head[4..].try_into().expect("8 bytes"));
-        if len > 2 * FRAME + (1 << 30) || self.body_len + len as u64 > self.header.body_len {
+        if len > 2 * FRAME + (1 << 30) || self.body_len + len as u64 > self.part.body_len {
             return Err(SnapshotError::FrameChecksum {
                 offset: self.offset,
             });
@@ -327,7 +445,7 @@ impl Reader {
     /// must not allocate the machine away).
     pub fn length(&mut self, min_size: usize) -> Result<usize> {
         let n: u64 = self.get()?;
-        let left = self.header.body_len - self.body_len + (self.frame.len() - self.pos) as u64;
+        let left = self.part.body_len - self.body_len + (self.frame.len() - self.pos) as u64;
         if n.saturating_mul(min_size as u64) > left {
             return Err(SnapshotError::invalid(format!(
                 "length {n} beyond the end of the body"
@@ -371,12 +489,12 @@ impl Reader {
         Ok(out)
     }
 
-    /// Checks that the body was read to its end and matches the header.
+    /// Checks that the part was read to its end and matches the header.
     pub fn finish(mut self) -> Result<()> {
         if self.pos != self.frame.len() || self.next_frame()? {
             return Err(SnapshotError::invalid("bytes left after the state"));
         }
-        if self.body_len != self.header.body_len || self.body.digest() != self.header.body_xxh3 {
+        if self.body_len != self.part.body_len || self.body.digest() != self.part.xxh3 {
             return Err(SnapshotError::BodyChecksum);
         }
         Ok(())
@@ -409,14 +527,12 @@ pub fn save(
         file.write_all(&[0u8; HEADER_LEN])?;
         let mut w = Writer::new(file);
         body(&mut w)?;
-        w.frame()?;
         let header = Header {
             params: expect.params,
             store_id: expect.store_id,
             generation: expect.generation,
             documents: expect.documents,
-            body_len: w.body_len,
-            body_xxh3: w.body.digest(),
+            parts: w.finish()?,
         };
         let mut file = w.file.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;
@@ -459,7 +575,7 @@ pub fn open(dir: &Path, expect: Expect) -> Result<Reader> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(SnapshotError::Missing),
         Err(e) => return Err(e.into()),
     };
-    let mut file = io::BufReader::with_capacity(FRAME, file);
+    let mut file = file;
     let mut h = [0u8; HEADER_LEN];
     file.read_exact(&mut h).map_err(eof)?;
     let header = Header::decode(&h)?;
@@ -481,15 +597,8 @@ pub fn open(dir: &Path, expect: Expect) -> Result<Reader> {
             store: documents,
         });
     }
-    Ok(Reader {
-        file,
-        frame: Vec::with_capacity(FRAME + 1024),
-        pos: 0,
-        body: Xxh3Default::new(),
-        body_len: 0,
-        header,
-        offset: HEADER_LEN as u64,
-    })
+    let [first, second] = header.parts;
+    Ok(Reader::new(file, header, first, Some(second.offset)))
 }
 
 /// Removes the snapshot (and any unfinished one) from `dir`.
@@ -523,6 +632,66 @@ mod tests {
         .unwrap();
     }
 
+    /// A body in two parts, read by two threads at once.
+    fn write_split(dir: &Path) {
+        save(dir, expect(9), |w| {
+            w.slice(&(0..400_000u64).collect::<Vec<_>>())?;
+            w.split()?;
+            w.str("second")?;
+            w.slice(&(0..300_000u32).collect::<Vec<_>>())
+        })
+        .unwrap();
+    }
+
+    fn read_split(dir: &Path) -> Result<()> {
+        let mut first = open(dir, expect(9))?;
+        let mut second = first.second_part(dir)?;
+        std::thread::scope(|s| {
+            let t = s.spawn(move || -> Result<()> {
+                assert_eq!(second.string()?, "second");
+                let v: Vec<u32> = second.vec()?;
+                assert_eq!(v, (0..300_000u32).collect::<Vec<_>>());
+                second.finish()
+            });
+            let v: Vec<u64> = first.vec()?;
+            assert_eq!(v, (0..400_000u64).collect::<Vec<_>>());
+            first.finish()?;
+            t.join().expect("reader thread")
+        })
+    }
+
+    #[test]
+    fn two_parts_read_at_once_and_each_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        write_split(dir.path());
+        read_split(dir.path()).unwrap();
+        let file = path(dir.path());
+        let bytes = std::fs::read(&file).unwrap();
+        let header = Header::decode(bytes[..HEADER_LEN].try_into().unwrap()).unwrap();
+        let second = header.parts[1];
+        assert!(second.body_len > 0 && second.offset > header.parts[0].offset);
+        // Damage in the second part is found by its reader.
+        let mut damaged = bytes.clone();
+        damaged[second.offset as usize + 100] ^= 1;
+        std::fs::write(&file, &damaged).unwrap();
+        assert!(matches!(
+            read_split(dir.path()),
+            Err(SnapshotError::FrameChecksum { .. })
+        ));
+        // Bytes after the second part.
+        let mut longer = bytes.clone();
+        longer.push(0);
+        std::fs::write(&file, &longer).unwrap();
+        assert!(read_split(dir.path()).is_err());
+        // A body split twice is refused as it is written.
+        assert!(save(dir.path(), expect(9), |w| {
+            w.put(1u8)?;
+            w.split()?;
+            w.split()
+        })
+        .is_err());
+    }
+
     fn read_sample(dir: &Path, generation: u64) -> Result<()> {
         let mut r = open(dir, expect(generation))?;
         assert_eq!(r.get::<u32>()?, 5);
@@ -532,7 +701,9 @@ mod tests {
         let a: Vec<[u8; 32]> = r.vec()?;
         assert_eq!(a, vec![[1u8; 32], [2u8; 32]]);
         assert_eq!(r.get::<i64>()?, -3);
-        r.finish()
+        let second = r.second_part(dir)?;
+        r.finish()?;
+        second.finish()
     }
 
     #[test]

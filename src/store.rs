@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use prost::Message;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use thiserror::Error;
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use crate::proto::store::StoredDocument;
 
@@ -107,6 +107,9 @@ pub struct Store {
     /// A group commit failed since open: memory may hold writes the store
     /// does not (until they are rolled back), so no snapshot is taken.
     failed: Arc<AtomicBool>,
+    quick_repair: bool,
+    /// Opening found the file not closed cleanly and repaired it.
+    repaired: bool,
 }
 
 /// How a store is opened.
@@ -119,6 +122,11 @@ pub struct StoreOptions {
     /// Record the ids each commit writes (for snapshots); off, any journal
     /// left from before is cleared.
     pub journal: bool,
+    /// Every commit also saves the allocator state (redb's quick repair,
+    /// with two-phase commit): reopening after a crash loads it instead of
+    /// walking the whole file (11.5 s for a 6.7 GB store), at some cost per
+    /// commit on a large store.
+    pub quick_repair: bool,
 }
 
 impl Default for StoreOptions {
@@ -126,6 +134,7 @@ impl Default for StoreOptions {
         StoreOptions {
             cache_bytes: DEFAULT_CACHE_BYTES,
             journal: true,
+            quick_repair: true,
         }
     }
 }
@@ -148,7 +157,9 @@ impl Store {
         let StoreOptions {
             cache_bytes,
             journal,
+            quick_repair,
         } = options;
+        let repairing = Arc::new(AtomicBool::new(false));
         let (db, durable) = match dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
@@ -158,6 +169,17 @@ impl Store {
                 (
                     Database::builder()
                         .set_cache_size(cache_bytes)
+                        .set_repair_callback({
+                            let repairing = repairing.clone();
+                            move |session| {
+                                if !repairing.swap(true, Ordering::SeqCst) {
+                                    warn!(
+                                        progress = session.progress(),
+                                        "store not closed cleanly; repairing it (walks the whole file)"
+                                    );
+                                }
+                            }
+                        })
                         .create(dir.join("chaff.redb"))
                         .map_err(engine_err)?,
                     true,
@@ -172,7 +194,7 @@ impl Store {
         };
         let db = Arc::new(db);
         {
-            let txn = db.begin_write().map_err(engine_err)?;
+            let txn = begin_write(&db, quick_repair).map_err(engine_err)?;
             txn.open_table(DOCUMENTS).map_err(engine_err)?;
             {
                 let mut meta = txn.open_table(META).map_err(engine_err)?;
@@ -193,7 +215,7 @@ impl Store {
         let writer_failed = failed.clone();
         let writer = std::thread::Builder::new()
             .name("chaff-store".into())
-            .spawn(move || writer_loop(&writer_db, rx, &writer_failed, journal))
+            .spawn(move || writer_loop(&writer_db, rx, &writer_failed, journal, quick_repair))
             .map_err(|e| engine_err(redb::Error::Io(e)))?;
         Ok(Store {
             db,
@@ -202,7 +224,15 @@ impl Store {
             durable,
             dir: dir.map(Path::to_path_buf),
             failed,
+            quick_repair,
+            repaired: repairing.load(Ordering::SeqCst),
         })
+    }
+
+    /// Whether opening had to repair the file (not closed cleanly, last
+    /// commit without quick repair).
+    pub fn repaired(&self) -> bool {
+        self.repaired
     }
 
     /// The data directory of a durable store.
@@ -306,7 +336,7 @@ impl Store {
     /// of it is durable (never before: an older snapshot would then look
     /// complete with writes missing).
     pub fn trim_journal(&self, generation: u64) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write().map_err(engine_err)?;
+        let txn = begin_write(&self.db, self.quick_repair).map_err(engine_err)?;
         let trimmed = {
             let mut journal = txn.open_table(JOURNAL).map_err(engine_err)?;
             let keys: Vec<(u64, u32)> = journal
@@ -391,7 +421,13 @@ fn new_store_id() -> u64 {
     xxhash_rust::xxh3::xxh3_64(seed.as_bytes()).max(1)
 }
 
-fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, failed: &AtomicBool, journal: bool) {
+fn writer_loop(
+    db: &Database,
+    rx: mpsc::Receiver<Job>,
+    failed: &AtomicBool,
+    journal: bool,
+    quick_repair: bool,
+) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -404,7 +440,7 @@ fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, failed: &AtomicBool, jour
             // Nothing to write: acknowledged once everything before it is.
             Ok(())
         } else {
-            commit(db, &group, journal)
+            commit(db, &group, journal, quick_repair)
         };
         if let Err(e) = &result {
             failed.store(true, Ordering::SeqCst);
@@ -418,9 +454,21 @@ fn writer_loop(db: &Database, rx: mpsc::Receiver<Job>, failed: &AtomicBool, jour
     }
 }
 
-fn commit(db: &Database, group: &[Job], journal: bool) -> Result<(), String> {
+/// A write transaction; with `quick_repair` its commit saves the allocator
+/// state (redb's quick repair, two-phase commit). Every commit must, or the
+/// open after a crash that follows one without it walks the whole file.
+fn begin_write(
+    db: &Database,
+    quick_repair: bool,
+) -> Result<redb::WriteTransaction, redb::TransactionError> {
+    let mut txn = db.begin_write()?;
+    txn.set_quick_repair(quick_repair);
+    Ok(txn)
+}
+
+fn commit(db: &Database, group: &[Job], journal: bool, quick_repair: bool) -> Result<(), String> {
     let run = || -> Result<(), redb::Error> {
-        let txn = db.begin_write()?;
+        let txn = begin_write(db, quick_repair)?;
         {
             let mut meta = txn.open_table(META)?;
             let generation = meta.get(GENERATION)?.map_or(0, |v| v.value()) + 1;

@@ -91,6 +91,9 @@ async fn kill_9_mid_stream_loses_nothing_acknowledged() {
     let stats = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
     assert!(stats.documents >= 10 + acked.len() as u64, "{stats:?}");
     assert!(stats.durable);
+    // Every commit saved the store's allocator state (quick repair), so
+    // the crash did not make the store walk its file.
+    assert!(!stats.store_repaired, "{stats:?}");
     // New documents keep clustering with the restored ones.
     let l = c
         .analyze(pb::AnalyzeRequest {
@@ -106,6 +109,33 @@ async fn kill_9_mid_stream_loses_nothing_acknowledged() {
     assert!(l.segments[3].source_documents >= 11);
     drop(server);
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// Without quick repair a crash leaves the store to walk its whole file on
+/// the next open (and says so); nothing acknowledged is lost either way.
+#[tokio::test]
+async fn without_quick_repair_a_crash_makes_the_store_repair_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let args = ["--data-dir", data, "--no-quick-repair"];
+    let mut server = ServerProcess::spawn(&args);
+    let mut c = connect(&server.url()).await;
+    for i in 0..5 {
+        ingest(&mut c, outlet_doc(i)).await;
+    }
+    let stats = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
+    assert!(!stats.store_repaired, "a new store needs no repair");
+    let before = get(&mut c, "a4").await;
+    server.kill_9();
+
+    let server = ServerProcess::spawn(&args);
+    let mut c = connect(&server.url()).await;
+    let stats = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
+    assert!(stats.store_repaired, "{stats:?}");
+    assert_eq!(stats.documents, 5);
+    assert_eq!(get(&mut c, "a4").await, before);
+    drop(server);
 }
 
 #[tokio::test]

@@ -105,7 +105,7 @@ pub fn clusters(list: &[ClusterInfo]) -> String {
 
 pub fn stats(s: &Stats) -> String {
     format!(
-        "documents             {}\nsegments              {}\nclusters              {}\nboilerplate clusters  {}\nsources               {}\nindexed fingerprints  {}\nresident memory       {:.1} MiB\ndurable               {}\nrestored from         {} in {:.2}s ({} documents re-applied)\n",
+        "documents             {}\nsegments              {}\nclusters              {}\nboilerplate clusters  {}\nsources               {}\nindexed fingerprints  {}\nresident memory       {:.1} MiB\ndurable               {}\nrestored from         {} in {:.2}s ({} documents re-applied)\nstore repaired        {}\n",
         s.documents,
         s.segments,
         s.clusters,
@@ -116,6 +116,7 @@ pub fn stats(s: &Stats) -> String {
         s.durable,
         s.restored_from,
         s.restore_ms as f64 / 1000.0,
-        s.restore_replayed
+        s.restore_replayed,
+        s.store_repaired
     )
 }
