@@ -38,7 +38,7 @@ use crate::pattern::{self, DocPatterns, Patterns};
 use crate::proto::store::{StoredDocument, StoredSegment};
 use crate::segment::{split_paragraphs, split_text, Span};
 use crate::snapshot::{self, SnapshotError};
-use crate::store::{Generation, Store, StoreOptions, Write};
+use crate::store::{Generation, Store, StoreError, StoreOptions, Ticket, Write};
 use crate::structure::{self, SegmentShape};
 use crate::time::{self, Micros};
 
@@ -222,6 +222,18 @@ struct State {
     patterns: Patterns,
 }
 
+/// A batch analysed by [`Engine::analyze_batch`], waiting to be applied.
+pub struct Analyzed(Vec<Result<Analysis>>);
+
+/// A batch applied by [`Engine::apply_batch`], waiting for its commit.
+pub struct Applied {
+    results: Vec<Result<DocumentLabels>>,
+    /// (id, seq, index in `results`) of each document applied.
+    applied: Vec<(String, u64, usize)>,
+    /// Each chunk's ticket and the end of its documents in `applied`.
+    tickets: Vec<(Result<Ticket, StoreError>, usize)>,
+}
+
 /// Marks a document that is not (yet) in the index, for dry runs.
 const OUTSIDER: DocIdx = DocIdx::MAX;
 const UNKNOWN_SOURCE: SourceIdx = SourceIdx::MAX;
@@ -311,14 +323,30 @@ impl Engine {
     /// waiting for it in between, so that a large batch does not make a
     /// single document wait for all of it; the chunks' writes are queued
     /// together and usually share one group commit.
+    ///
+    /// The three steps are also callable one by one ([`Engine::analyze_batch`],
+    /// [`Engine::apply_batch`], [`Engine::finish_batch`]), so that a stream
+    /// of batches can overlap them: the next batch analysed while this one
+    /// is applied, this one's commit awaited while the next is applied.
     pub fn ingest_batch(&self, docs: Vec<Document>) -> Vec<Result<DocumentLabels>> {
-        let now = time::now();
-        let analyses = self.analyze_all(docs, now);
+        self.finish_batch(self.apply_batch(self.analyze_batch(docs)))
+    }
+
+    /// The lock-free step of an ingest: each document analysed on its own
+    /// (on the bulk pool), nothing read from the state. Batches may be
+    /// analysed in any order and at once.
+    pub fn analyze_batch(&self, docs: Vec<Document>) -> Analyzed {
+        Analyzed(self.analyze_all(docs, time::now()))
+    }
+
+    /// Applies analysed documents to the state, in order, and queues their
+    /// writes to the store. Batches are applied in the order of these calls:
+    /// a stream calls it for one batch at a time.
+    pub fn apply_batch(&self, batch: Analyzed) -> Applied {
+        let analyses = batch.0;
         let mut results = Vec::with_capacity(analyses.len());
         let mut writes = Vec::new();
-        // (id, seq, index in `results`) of each document applied.
         let mut applied = Vec::new();
-        // Each chunk's ticket and the end of its documents in `applied`.
         let mut tickets = Vec::new();
         {
             let mut state = self.write();
@@ -344,6 +372,22 @@ impl Engine {
                 tickets.push((self.store.submit(writes), applied.len()));
             }
         }
+        Applied {
+            results,
+            applied,
+            tickets,
+        }
+    }
+
+    /// Waits until an applied batch is durable and returns its labels; a
+    /// chunk whose commit failed is rolled back and its documents answer
+    /// `UNAVAILABLE`.
+    pub fn finish_batch(&self, batch: Applied) -> Vec<Result<DocumentLabels>> {
+        let Applied {
+            mut results,
+            applied,
+            tickets,
+        } = batch;
         let mut start = 0;
         for (ticket, end) in tickets {
             if let Err(e) = ticket.and_then(|t| t.wait()) {
@@ -365,6 +409,16 @@ impl Engine {
         results
     }
 
+    /// Dry-runs analysed documents against the state as it is (the read
+    /// lock taken per document, so writers wait for one at most).
+    pub fn dry_run_analyzed(&self, batch: Analyzed) -> Vec<Result<DocumentLabels>> {
+        batch
+            .0
+            .into_iter()
+            .map(|a| Ok(self.read().dry_run(&a?, &self.config)))
+            .collect()
+    }
+
     /// Labels a document against the index without changing it.
     pub fn dry_run(&self, doc: Document) -> Result<DocumentLabels> {
         let a = self.analyze(doc, time::now())?;
@@ -375,10 +429,7 @@ impl Engine {
     /// Dry-runs documents as bulk work (see [`Engine::ingest_batch`]); the
     /// read lock is taken per document, so writers wait for one at most.
     pub fn dry_run_batch(&self, docs: Vec<Document>) -> Vec<Result<DocumentLabels>> {
-        self.analyze_all(docs, time::now())
-            .into_iter()
-            .map(|a| Ok(self.read().dry_run(&a?, &self.config)))
-            .collect()
+        self.dry_run_analyzed(self.analyze_batch(docs))
     }
 
     /// What the page alone shows about each segment of `doc`, as the

@@ -18,9 +18,9 @@ use tracing::{debug, info, warn};
 
 use crate::calls::CallPool;
 use crate::convert;
-use crate::engine::Engine;
+use crate::engine::{Analyzed, Applied, Engine};
 use crate::error::Error;
-use crate::labels::ClusterQuery;
+use crate::labels::{ClusterQuery, DocumentLabels};
 use crate::proto::v1 as pb;
 use crate::proto::v1::chaff_server::{Chaff, ChaffServer};
 
@@ -211,39 +211,87 @@ impl Chaff for ChaffService {
         // until the response headers, so batches check it themselves.
         let deadline = deadline(req.metadata());
         let mut input = req.into_inner();
-        // One response in the channel at a time: the next batch is read only
-        // when the previous answer has been taken, so a slow reader stalls
-        // the stream (HTTP/2 flow control) instead of growing our buffers.
+        // The batches of one stream go through three steps that overlap:
+        // analysed (lock-free, on the bulk pool), applied to the state (in
+        // order, one at a time), their commit awaited and answered. Every
+        // channel holds one batch, so a slow reader stalls the stream
+        // (HTTP/2 flow control) instead of growing our buffers: at most a
+        // handful of batches per stream are held.
         let (tx, rx) = mpsc::channel(1);
+        let (to_apply, mut analyzed) = mpsc::channel::<Result<Analyzing, Status>>(1);
+        let (to_finish, mut applied) = mpsc::channel::<Result<StreamBatch, Status>>(1);
         let engine = self.engine.clone();
         tokio::spawn(async move {
             let mut batch = 0u64;
             while let Some(next) = input.next().await {
-                let req = match next {
-                    Ok(r) => r,
+                let item = match next {
                     Err(s) => {
                         debug!(status = %s, "analyze stream input ended with an error");
-                        let _ = tx.send(Err(s)).await;
-                        return;
+                        Err(s)
                     }
-                };
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    let _ = tx
-                        .send(Err(Status::deadline_exceeded(format!(
+                    Ok(_) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                        Err(Status::deadline_exceeded(format!(
                             "the call's deadline passed after {batch} batches; open a new stream"
-                        ))))
-                        .await;
-                    return;
-                }
-                let response = match dry_run(req.mode) {
-                    Ok(dry) => analyze_batch(engine.clone(), batch, req.documents, dry).await,
-                    Err(s) => Err(s),
+                        )))
+                    }
+                    Ok(req) => dry_run(req.mode).map(|dry| {
+                        let engine = engine.clone();
+                        tokio::task::spawn_blocking(move || {
+                            StreamBatch::analyze(&engine, batch, req.documents, dry)
+                        })
+                    }),
                 };
-                let failed = response.is_err();
-                if tx.send(response).await.is_err() || failed {
+                let stop = item.is_err();
+                if to_apply.send(item).await.is_err() || stop {
                     return;
                 }
                 batch += 1;
+            }
+        });
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            while let Some(item) = analyzed.recv().await {
+                let next = match item {
+                    Ok(analysis) => match analysis.await {
+                        Ok(b) => {
+                            let engine = engine.clone();
+                            tokio::task::spawn_blocking(move || b.apply(&engine))
+                                .await
+                                .map_err(worker_failed)
+                        }
+                        Err(e) => Err(worker_failed(e)),
+                    },
+                    Err(s) => Err(s),
+                };
+                let stop = next.is_err();
+                if to_finish.send(next).await.is_err() || stop {
+                    return;
+                }
+            }
+        });
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            // Once the caller is gone or a batch failed, the batches already
+            // applied are still awaited (a failed commit is rolled back),
+            // just not answered.
+            let mut answers = Some(tx);
+            while let Some(item) = applied.recv().await {
+                let response = match item {
+                    Ok(b) => {
+                        let engine = engine.clone();
+                        tokio::task::spawn_blocking(move || b.finish(&engine))
+                            .await
+                            .map_err(worker_failed)
+                    }
+                    Err(s) => Err(s),
+                };
+                let failed = response.is_err();
+                if let Some(tx) = &answers {
+                    if tx.send(response).await.is_err() || failed {
+                        // The caller's response stream ends here.
+                        answers = None;
+                    }
+                }
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -347,34 +395,84 @@ fn require_id(id: &str) -> Result<(), Status> {
     Ok(())
 }
 
-/// One stream batch: invalid documents get their own error, the others are
-/// ingested (or dry-run) together with one durable commit.
-async fn analyze_batch(
-    engine: Arc<Engine>,
+fn worker_failed(e: tokio::task::JoinError) -> Status {
+    Status::internal(format!("worker failed: {e}"))
+}
+
+/// A stream batch's analysis, running.
+type Analyzing = tokio::task::JoinHandle<StreamBatch>;
+
+/// One stream batch between the steps of `analyze_stream`: invalid
+/// documents get their own error, the others are ingested (or dry-run)
+/// together with one durable commit.
+struct StreamBatch {
     batch: u64,
-    docs: Vec<pb::Document>,
-    dry: bool,
-) -> Result<pb::AnalyzeStreamResponse, Status> {
-    let results = tokio::task::spawn_blocking(move || {
+    ids: Vec<String>,
+    /// Each document's refusal; `None` for those the engine answers, in
+    /// order.
+    refused: Vec<Option<Error>>,
+    step: Step,
+}
+
+enum Step {
+    Analyzed { analyzed: Analyzed, dry: bool },
+    Applied(Applied),
+    Answered(Vec<crate::Result<DocumentLabels>>),
+}
+
+impl StreamBatch {
+    fn analyze(engine: &Engine, batch: u64, docs: Vec<pb::Document>, dry: bool) -> StreamBatch {
         let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
         let converted: Vec<_> = docs.into_iter().map(convert::document_from_pb).collect();
-        let mut out: Vec<Option<crate::Result<_>>> = converted
+        let refused = converted
             .iter()
-            .map(|c| c.as_ref().err().map(|e| Err(Error::invalid(e.to_string()))))
+            .map(|c| c.as_ref().err().map(|e| Error::invalid(e.to_string())))
             .collect();
         let valid: Vec<_> = converted.into_iter().filter_map(Result::ok).collect();
-        let labelled = if dry {
-            engine.dry_run_batch(valid)
-        } else {
-            engine.ingest_batch(valid)
+        StreamBatch {
+            batch,
+            ids,
+            refused,
+            step: Step::Analyzed {
+                analyzed: engine.analyze_batch(valid),
+                dry,
+            },
+        }
+    }
+
+    /// Applies an ingest to the state; labels a dry run against it.
+    fn apply(mut self, engine: &Engine) -> StreamBatch {
+        self.step = match self.step {
+            Step::Analyzed {
+                analyzed,
+                dry: true,
+            } => Step::Answered(engine.dry_run_analyzed(analyzed)),
+            Step::Analyzed {
+                analyzed,
+                dry: false,
+            } => Step::Applied(engine.apply_batch(analyzed)),
+            done => done,
+        };
+        self
+    }
+
+    /// Waits for an ingest's commit; the answer.
+    fn finish(self, engine: &Engine) -> pb::AnalyzeStreamResponse {
+        let labelled = match self.step {
+            Step::Applied(applied) => engine.finish_batch(applied),
+            Step::Answered(labelled) => labelled,
+            Step::Analyzed { .. } => unreachable!("a batch is applied before it is finished"),
         };
         let mut labelled = labelled.into_iter();
-        ids.into_iter()
-            .zip(out.iter_mut())
-            .map(|(id, slot)| {
-                let r = slot
-                    .take()
-                    .unwrap_or_else(|| labelled.next().expect("one result per valid document"));
+        let results = self
+            .ids
+            .into_iter()
+            .zip(self.refused)
+            .map(|(id, refused)| {
+                let r = refused.map_or_else(
+                    || labelled.next().expect("one result per valid document"),
+                    Err,
+                );
                 let outcome = match r {
                     Ok(l) => pb::document_result::Outcome::Labels(convert::labels_to_pb(l)),
                     Err(e) => {
@@ -390,11 +488,12 @@ async fn analyze_batch(
                     outcome: Some(outcome),
                 }
             })
-            .collect()
-    })
-    .await
-    .map_err(|e| Status::internal(format!("worker failed: {e}")))?;
-    Ok(pb::AnalyzeStreamResponse { batch, results })
+            .collect();
+        pb::AnalyzeStreamResponse {
+            batch: self.batch,
+            results,
+        }
+    }
 }
 
 /// Transport settings of [`serve`].

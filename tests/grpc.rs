@@ -615,6 +615,69 @@ async fn stream_answers_batches_in_order_with_per_document_errors() {
     server.stop().await;
 }
 
+/// A stream's batches overlap inside the server (one analysed while the
+/// one before is applied and the one before that committed), yet each is
+/// applied after the batches before it: a dry run sees the ingests sent
+/// ahead of it, and a bad batch ends the stream after their answers.
+#[tokio::test]
+async fn stream_batches_see_the_batches_before_them() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let batch = |ids: std::ops::Range<usize>, mode: i32| pb::AnalyzeStreamRequest {
+        documents: ids
+            .map(|n| {
+                doc(
+                    &format!("a{n}"),
+                    OUTLET,
+                    T0 + n as i64,
+                    &outlet_article(n, 0),
+                )
+            })
+            .collect(),
+        mode,
+    };
+    let ingest = pb::Mode::Ingest as i32;
+    let dry = pb::Mode::DryRun as i32;
+    let batches = vec![
+        batch(0..1, ingest),
+        batch(1..2, ingest),
+        batch(2..3, dry),
+        batch(3..4, ingest),
+        batch(4..5, 7), // no such mode
+        batch(5..6, ingest),
+    ];
+    let mut responses = c
+        .analyze_stream(tokio_stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = Vec::new();
+    let err = loop {
+        match responses.message().await {
+            Ok(Some(r)) => {
+                assert_eq!(r.batch, seen.len() as u64);
+                let Some(pb::document_result::Outcome::Labels(l)) = &r.results[0].outcome else {
+                    panic!("batch {} refused: {r:?}", r.batch);
+                };
+                seen.push(labels(l)[3]);
+            }
+            Ok(None) => panic!("the stream ended without the bad batch's error"),
+            Err(e) => break e,
+        }
+    };
+    // The third document of the outlet, a dry run, already finds the
+    // appeal on two pages of the source, as does the fourth.
+    assert_eq!(seen, [Editorial, Editorial, Boilerplate, Boilerplate]);
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("mode 7"), "{}", err.message());
+    let stats = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
+    assert_eq!(
+        stats.documents, 3,
+        "a0, a1 and a3; not the dry run, nothing after the error"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn clusters_list_and_page_by_source_and_label() {
     let server = TestServer::start().await;

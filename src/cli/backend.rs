@@ -114,19 +114,7 @@ impl Backend {
         mut on_batch: impl FnMut(Vec<Outcome>, Duration) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         match self {
-            Backend::Local(e) => {
-                for batch in batches {
-                    let batch = batch?;
-                    let sent = Instant::now();
-                    let outcomes = e
-                        .ingest_batch(batch)
-                        .into_iter()
-                        .map(|r| r.map_err(|e| e.to_string()))
-                        .collect();
-                    on_batch(outcomes, sent.elapsed())?;
-                }
-                Ok(())
-            }
+            Backend::Local(e) => local_pipeline(e, batches, window, on_batch),
             Backend::Remote { clients, rt } => rt.block_on(async {
                 let window = window.max(1);
                 let (tx, rx) = mpsc::channel(window);
@@ -316,4 +304,80 @@ fn outcomes(r: pb::AnalyzeStreamResponse) -> Vec<Outcome> {
 
 fn remote(s: tonic::Status) -> anyhow::Error {
     anyhow!("server: {}: {}", s.code(), s.message())
+}
+
+/// The in-process ingest of a stream of batches, its three steps overlapped
+/// as a server's stream overlaps them: while one batch is applied to the
+/// state (in input order, one at a time), the next is analysed on the bulk
+/// pool and the one before waits for its commit. At most `window` batches
+/// are in flight; batches are read, and their outcomes handed to
+/// `on_batch`, on the calling thread, in input order.
+fn local_pipeline(
+    engine: &Engine,
+    batches: impl Iterator<Item = anyhow::Result<Vec<Document>>>,
+    window: usize,
+    mut on_batch: impl FnMut(Vec<Outcome>, Duration) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::sync::mpsc::sync_channel;
+    let window = window.max(1);
+    std::thread::scope(|s| {
+        let (to_analyze, analyze_rx) = sync_channel::<(Vec<Document>, Instant)>(window);
+        let (to_apply, apply_rx) = sync_channel(window);
+        let (to_finish, finish_rx) = sync_channel(window);
+        let (to_caller, done) = sync_channel::<(Vec<Outcome>, Duration)>(window);
+        let step = |name: &str| std::thread::Builder::new().name(format!("chaff-{name}"));
+        // Each step ends when the one before it hangs up.
+        step("analyze").spawn_scoped(s, move || {
+            for (docs, sent) in analyze_rx {
+                if to_apply.send((engine.analyze_batch(docs), sent)).is_err() {
+                    return;
+                }
+            }
+        })?;
+        step("apply").spawn_scoped(s, move || {
+            for (analyzed, sent) in apply_rx {
+                if to_finish
+                    .send((engine.apply_batch(analyzed), sent))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })?;
+        step("commit").spawn_scoped(s, move || {
+            for (applied, sent) in finish_rx {
+                let outcomes = engine
+                    .finish_batch(applied)
+                    .into_iter()
+                    .map(|r| r.map_err(|e| e.to_string()))
+                    .collect();
+                if to_caller.send((outcomes, sent.elapsed())).is_err() {
+                    return;
+                }
+            }
+        })?;
+        let mut in_flight = 0;
+        let mut answer = |in_flight: &mut usize| -> anyhow::Result<()> {
+            let (outcomes, latency) = done
+                .recv()
+                .map_err(|_| anyhow!("the ingest pipeline stopped"))?;
+            *in_flight -= 1;
+            on_batch(outcomes, latency)
+        };
+        for batch in batches {
+            let batch = batch?;
+            if in_flight == window {
+                answer(&mut in_flight)?;
+            }
+            to_analyze
+                .send((batch, Instant::now()))
+                .map_err(|_| anyhow!("the ingest pipeline stopped"))?;
+            in_flight += 1;
+        }
+        drop(to_analyze);
+        while in_flight > 0 {
+            answer(&mut in_flight)?;
+        }
+        Ok(())
+    })
 }
