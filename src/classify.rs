@@ -298,10 +298,9 @@ pub fn final_features(sig: &Signals, cross: &[f32; CROSS_FEATURES]) -> [f32; FIN
 
 /// The final model's probability that a segment is template text.
 pub fn template_probability(sig: &Signals, cross: &[f32; CROSS_FEATURES]) -> f32 {
-    sigmoid(trees::score(
-        model::FINAL_TREES,
-        &final_features(sig, cross),
-    ))
+    static FINAL: std::sync::LazyLock<trees::Forest> =
+        std::sync::LazyLock::new(|| trees::Forest::new(model::FINAL_TREES));
+    sigmoid(FINAL.score(&final_features(sig, cross)))
 }
 
 fn sigmoid(x: f32) -> f32 {

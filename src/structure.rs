@@ -211,7 +211,9 @@ fn copies_on_page(segments: &[SegmentShape<'_>]) -> Vec<u32> {
 
 /// The page prior of one segment: log-odds of template text.
 pub fn prior(f: &Features) -> f32 {
-    crate::trees::score(model::PAGE_TREES, f)
+    static PAGE: std::sync::LazyLock<crate::trees::Forest> =
+        std::sync::LazyLock::new(|| crate::trees::Forest::new(model::PAGE_TREES));
+    PAGE.score(f)
 }
 
 /// The prior as stored: log-odds in 1/256 steps, saturated.
