@@ -107,7 +107,8 @@ pub struct FeedArgs {
     /// Documents per batch (one durable commit each).
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Batches in flight to a server.
+    /// Batches in flight: sent to a server, or moving through the in-process
+    /// ingest (one analysed, one applied, the rest awaiting their commit).
     #[arg(long, alias = "in-flight", default_value_t = 4)]
     pub window: usize,
     /// Report bad records and carry on instead of stopping at the first.
