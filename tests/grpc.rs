@@ -42,6 +42,16 @@ async fn ingest_outlet(c: &mut ChaffClient<Channel>, n: usize) {
     }
 }
 
+/// Article `n` of the outlet as document `a{n}`, `n` seconds after T0.
+fn outlet_doc_at(n: usize) -> pb::Document {
+    doc(
+        &format!("a{n}"),
+        OUTLET,
+        T0 + n as i64,
+        &outlet_article(n, 0),
+    )
+}
+
 /// Article `i` of the outlet: three paragraphs of its own, then the appeal.
 fn outlet_article(i: usize, variant: usize) -> Vec<String> {
     let mut p = article(i as u64, 3);
@@ -570,12 +580,7 @@ async fn stream_answers_batches_in_order_with_per_document_errors() {
                     if n == 4 {
                         doc("", OUTLET, T0, &article(1, 1)) // refused
                     } else {
-                        doc(
-                            &format!("a{n}"),
-                            OUTLET,
-                            T0 + n as i64,
-                            &outlet_article(n, 0),
-                        )
+                        outlet_doc_at(n)
                     }
                 })
                 .collect(),
@@ -624,16 +629,7 @@ async fn stream_batches_see_the_batches_before_them() {
     let server = TestServer::start().await;
     let mut c = server.client().await;
     let batch = |ids: std::ops::Range<usize>, mode: i32| pb::AnalyzeStreamRequest {
-        documents: ids
-            .map(|n| {
-                doc(
-                    &format!("a{n}"),
-                    OUTLET,
-                    T0 + n as i64,
-                    &outlet_article(n, 0),
-                )
-            })
-            .collect(),
+        documents: ids.map(outlet_doc_at).collect(),
         mode,
     };
     let ingest = pb::Mode::Ingest as i32;
