@@ -234,6 +234,14 @@ pub struct Applied {
     tickets: Vec<(Result<Ticket, StoreError>, usize)>,
 }
 
+/// The second part of a snapshot, read beside the first.
+struct Indexes {
+    /// Document slots the patterns were written for.
+    documents: usize,
+    index: Box<dyn SegmentIndex>,
+    patterns: Patterns,
+}
+
 /// Marks a document that is not (yet) in the index, for dry runs.
 const OUTSIDER: DocIdx = DocIdx::MAX;
 const UNKNOWN_SOURCE: SourceIdx = SourceIdx::MAX;
@@ -1056,37 +1064,37 @@ impl State {
             let indexes = indexes
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            let (mut state, (docs, index, patterns)) = (state?, indexes?);
-            if docs != state.docs.len() {
+            let (mut state, indexes) = (state?, indexes?);
+            if indexes.documents != state.docs.len() {
                 return Err(SnapshotError::invalid(
                     "the patterns are of another number of documents",
                 ));
             }
-            state.index = index;
-            state.patterns = patterns;
+            state.index = indexes.index;
+            state.patterns = indexes.patterns;
             Ok(state)
         })
     }
 
-    /// The second part: the index and the patterns (and the number of
-    /// document slots they were written for).
-    #[allow(clippy::type_complexity)]
-    fn load_indexes(
-        mut r: snapshot::Reader,
-    ) -> Result<(usize, Box<dyn SegmentIndex>, Patterns), SnapshotError> {
+    /// The second part: the index and the patterns.
+    fn load_indexes(mut r: snapshot::Reader) -> Result<Indexes, SnapshotError> {
         let t = Instant::now();
-        let docs = r.length(0)?;
+        let documents = r.length(0)?;
         let index = Box::new(SketchIndex::load(&mut r)?);
         let index_secs = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let patterns = Patterns::load(&mut r, docs)?;
+        let patterns = Patterns::load(&mut r, documents)?;
         r.finish()?;
         debug!(
             index_secs,
             patterns_secs = t.elapsed().as_secs_f64(),
             "snapshot index and patterns read"
         );
-        Ok((docs, index, patterns))
+        Ok(Indexes {
+            documents,
+            index,
+            patterns,
+        })
     }
 
     /// The first part: documents, sources and clusters.

@@ -37,8 +37,11 @@ pub const fn split(feature: u16, threshold: f32, left: u16, right: u16) -> Node 
     }
 }
 
-/// Sum of the trees' leaf values for `x`: the model's log-odds.
-pub fn score(trees: &[&[Node]], x: &[f32]) -> f32 {
+/// Sum of the trees' leaf values for `x`: the model's log-odds, by the
+/// plain walk that stops at a leaf. The reference [`Forest::score`] is
+/// tested against; the product evaluates forests.
+#[cfg(test)]
+fn score(trees: &[&[Node]], x: &[f32]) -> f32 {
     trees
         .iter()
         .map(|t| {
@@ -58,10 +61,10 @@ pub fn score(trees: &[&[Node]], x: &[f32]) -> f32 {
 /// A model's trees laid out for evaluation: one array of nodes in which a
 /// leaf points to itself, so that each tree is walked as many steps as it
 /// is deep whatever the input, with no branch on the data, and four trees
-/// are walked side by side (their loads overlap). [`score`]'s walk stops at
-/// a leaf; its branches on the data mispredict, and it was a sixth of an
-/// ingest's CPU. Scores are the same to the bit: same comparisons, leaf
-/// values added in the same order.
+/// are walked side by side (their loads overlap). A walk that stops at a
+/// leaf branches on the data, mispredicts, and was a sixth of an ingest's
+/// CPU. Scores are the same to the bit as that walk's (tested): same
+/// comparisons, leaf values added in the same order.
 #[derive(Debug)]
 pub struct Forest {
     nodes: Vec<Flat>,
@@ -112,7 +115,7 @@ impl Forest {
         }
     }
 
-    /// Sum of the trees' leaf values for `x`, as [`score`] computes it.
+    /// Sum of the trees' leaf values for `x`: the model's log-odds.
     pub fn score(&self, x: &[f32]) -> f32 {
         let nodes = &self.nodes[..];
         let mut sum = 0.0f32;
