@@ -358,7 +358,13 @@ impl Engine {
         let mut tickets = Vec::new();
         {
             let mut state = self.write();
-            for analysis in analyses {
+            let mut analyses = analyses.into_iter().peekable();
+            while let Some(analysis) = analyses.next() {
+                // The next document's table positions are fetched while
+                // this one is applied.
+                if let Some(Ok(next)) = analyses.peek() {
+                    state.prefetch(next);
+                }
                 match analysis {
                     Ok(a) => {
                         let (labels, stored) = state.apply(a, &self.config);
@@ -1266,6 +1272,13 @@ impl State {
             source: d.source,
             published_at: d.published_at,
             seq: d.seq,
+        }
+    }
+
+    /// Starts fetching what applying `a` will probe in the index.
+    fn prefetch(&self, a: &Analysis) {
+        for fp in &a.fingerprints {
+            self.index.prefetch(fp);
         }
     }
 

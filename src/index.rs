@@ -89,6 +89,9 @@ pub trait SegmentIndex: Send + Sync {
     fn remove(&mut self, exact: u64);
     /// Distinct fingerprints indexed.
     fn len(&self) -> usize;
+    /// A hint that `fp` is looked up and inserted next: an in-memory index
+    /// starts fetching the table positions it will probe.
+    fn prefetch(&self, _fp: &Fingerprint) {}
     /// The in-memory index, which snapshots can save; other backends
     /// are rebuilt from the store.
     fn as_sketch(&self) -> Option<&SketchIndex> {
@@ -101,6 +104,22 @@ pub trait SegmentIndex: Send + Sync {
 
 /// Marks a free table position, and the slot number never used.
 const EMPTY: u32 = u32::MAX;
+
+/// Asks for the cache line holding `value` ahead of its use. At ten
+/// million texts the tables and slot arrays are gigabytes read at random:
+/// each probe is a cache and TLB miss, and asked for together the misses
+/// overlap instead of following one another.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, even on a bad address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
 
 /// Open-addressing multimap from a 32-bit key (already a hash) to slot
 /// numbers: linear probing, removal by backward shift (no tombstones), one
@@ -135,6 +154,13 @@ impl MultiTable {
             to - from
         } else {
             to + self.entries.len() - from
+        }
+    }
+
+    /// Fetches the start of `key`'s probe run into the cache.
+    fn prefetch(&self, key: u32) {
+        if !self.entries.is_empty() {
+            prefetch(&self.entries[self.home(key)]);
         }
     }
 
@@ -307,18 +333,31 @@ impl SketchIndex {
     }
 
     fn best(&self, sketch: &Sketch, tokens: u32) -> Option<NearMatch> {
-        let mut best: Option<(u32, u32)> = None; // (agreement, cluster)
+        for (table, &key) in self.bands.iter().zip(&sketch.bands) {
+            table.prefetch(key);
+        }
+        // The candidates first, their slots fetched, then compared: the
+        // slots' misses overlap too. Order does not matter: the best is
+        // the same whichever candidate comes first.
+        let mut candidates = [0u32; BANDS * MAX_BUCKET];
+        let mut n = 0;
         for (table, &key) in self.bands.iter().zip(&sketch.bands) {
             for slot in table.get(key).take(MAX_BUCKET) {
-                let s = slot as usize;
-                let agree = Sketch::agreement(&self.minima[s], &sketch.minima);
-                if agree < needed_agreement(tokens, u32::from(self.tokens[s])) {
-                    continue;
-                }
-                let cluster = self.cluster[s];
-                if best.is_none_or(|(a, c)| agree > a || (agree == a && cluster < c)) {
-                    best = Some((agree, cluster));
-                }
+                prefetch(&self.minima[slot as usize]);
+                candidates[n] = slot;
+                n += 1;
+            }
+        }
+        let mut best: Option<(u32, u32)> = None; // (agreement, cluster)
+        for &slot in &candidates[..n] {
+            let s = slot as usize;
+            let agree = Sketch::agreement(&self.minima[s], &sketch.minima);
+            if agree < needed_agreement(tokens, u32::from(self.tokens[s])) {
+                continue;
+            }
+            let cluster = self.cluster[s];
+            if best.is_none_or(|(a, c)| agree > a || (agree == a && cluster < c)) {
+                best = Some((agree, cluster));
             }
         }
         best.map(|(agree, cluster)| NearMatch {
@@ -332,6 +371,15 @@ impl SegmentIndex for SketchIndex {
     fn exact(&self, exact: u64) -> Option<ClusterId> {
         self.slot(exact)
             .map(|s| ClusterId::from(self.cluster[s as usize]))
+    }
+
+    fn prefetch(&self, fp: &Fingerprint) {
+        self.by_exact.prefetch(fp.exact as u32);
+        if let (true, Some(sketch)) = (fp.near_eligible(), &fp.sketch) {
+            for (table, &key) in self.bands.iter().zip(&sketch.bands) {
+                table.prefetch(key);
+            }
+        }
     }
 
     fn near(&self, fp: &Fingerprint) -> Option<NearMatch> {

@@ -7,6 +7,7 @@
 //! and made durable by [`store`]. [`server`] (gRPC) and [`cli`] are thin
 //! shells over the same [`engine::Engine`].
 
+pub mod alloc;
 pub mod bulk;
 pub mod calls;
 pub mod classify;
