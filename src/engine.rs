@@ -60,8 +60,19 @@ pub struct Engine {
     /// of the state as it is (loaded from it with nothing to re-apply, or
     /// written by this process since).
     current_snapshot: Mutex<Option<Generation>>,
+    /// The store generation of the usable snapshot on disk, if any: the
+    /// one loaded at open or written since.
+    snapshot_on_disk: Mutex<Option<u64>>,
     closed: AtomicBool,
 }
+
+/// [`Engine::close`] leaves the snapshot on disk as it is while the
+/// documents written since it are fewer than one in this many of the
+/// state's: re-applying them at the next open (about 10 µs each) costs
+/// less than writing the whole state again (about 1 µs per document, 12 s
+/// at ten million), which a pipeline that runs `chaff ingest` on each new
+/// batch would otherwise pay on every run.
+pub const CLOSE_SNAPSHOT_JOURNAL_SHARE: u64 = 50;
 
 /// How the engine opens its data directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +104,8 @@ pub struct Restored {
     pub from: RestoredFrom,
     pub elapsed_ms: u64,
     /// Stored documents re-applied: all of them in a replay; those written
-    /// since the snapshot (a crash, no graceful close) otherwise.
+    /// since the snapshot otherwise (after a crash, or a close that kept
+    /// the snapshot, see [`CLOSE_SNAPSHOT_JOURNAL_SHARE`]).
     pub replayed: u64,
     /// The store was not closed cleanly and had to walk its file first.
     pub store_repaired: bool,
@@ -204,6 +216,8 @@ struct Opened {
     replayed: u64,
     /// The snapshot's generation when the state is exactly that snapshot.
     current: Option<Generation>,
+    /// The generation of the snapshot the state was read from.
+    snapshot: Option<u64>,
 }
 
 struct State {
@@ -300,6 +314,7 @@ impl Engine {
             options,
             restored,
             current_snapshot: Mutex::new(opened.current),
+            snapshot_on_disk: Mutex::new(opened.snapshot),
             closed: AtomicBool::new(false),
         })
     }
@@ -609,7 +624,9 @@ impl Engine {
     }
 
     /// Waits for pending writes, closes the store and writes a snapshot of
-    /// the state for the next open. Later calls do nothing.
+    /// the state for the next open, unless the snapshot on disk is recent
+    /// enough (see [`CLOSE_SNAPSHOT_JOURNAL_SHARE`]). Later calls do
+    /// nothing.
     pub fn close(&self) {
         // Every change to the state is queued to the store under this lock,
         // so once the queue is drained the two agree.
@@ -619,7 +636,30 @@ impl Engine {
             return;
         }
         let state = RwLockWriteGuard::downgrade(state);
+        if let Some(journal) = self.short_journal(state.ids.len() as u64) {
+            info!(
+                journal,
+                documents = state.ids.len(),
+                "snapshot on disk kept; the documents written since it are re-applied at the next open"
+            );
+            return;
+        }
         self.save_snapshot(&state);
+    }
+
+    /// The documents written since the snapshot on disk, when they are few
+    /// enough to leave it as it is.
+    fn short_journal(&self, documents: u64) -> Option<u64> {
+        let on_disk = *self
+            .snapshot_on_disk
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let dir = self.store.dir()?;
+        if self.store.had_failure() || !snapshot::path(dir).exists() {
+            return None;
+        }
+        let written = self.store.written_since(on_disk?).ok()??.len() as u64;
+        (written * CLOSE_SNAPSHOT_JOURNAL_SHARE < documents).then_some(written)
     }
 
     /// Writes a snapshot of the state now, so that a restart after a crash
@@ -650,6 +690,10 @@ impl Engine {
         if self.store.had_failure() {
             warn!("a commit failed since open; no snapshot written");
             snapshot::remove(dir);
+            *self
+                .snapshot_on_disk
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
             return;
         }
         let Some(index) = state.index.as_sketch() else {
@@ -677,6 +721,10 @@ impl Engine {
         match written {
             Ok(bytes) => {
                 *current = Some(generation);
+                *self
+                    .snapshot_on_disk
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(generation.generation);
                 // Only now: an older snapshot must not find a complete
                 // journal with writes missing.
                 let trimmed = self.store.trim_journal(generation.generation);
@@ -930,6 +978,7 @@ impl State {
             state,
             from: RestoredFrom::Replay,
             current: None,
+            snapshot: None,
         })
     }
 
@@ -985,6 +1034,7 @@ impl State {
             from: RestoredFrom::Snapshot,
             replayed,
             current: written.is_empty().then_some(generation),
+            snapshot: Some(header.generation),
         })
     }
 

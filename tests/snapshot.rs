@@ -402,3 +402,75 @@ async fn a_periodic_snapshot_bounds_what_a_crash_reapplies() {
     assert!(s.restore_replayed <= 1, "{s:?}");
     assert_eq!(read_all(&mut c, 7).await, all);
 }
+
+/// A close after a few writes into a large state keeps the snapshot on disk
+/// (the next open re-applies the few); once the writes since it reach the
+/// share, the close writes a new one.
+#[test]
+fn a_close_after_few_writes_keeps_the_snapshot_and_the_journal_covers_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two writes since the snapshot stay below the share of these, three
+    // do not.
+    let docs = 2 * chaff::engine::CLOSE_SNAPSHOT_JOURNAL_SHARE + 10;
+    let many: Vec<Document> = (0..docs)
+        .map(|i| {
+            document(
+                &format!("m{i}"),
+                "ledger.example",
+                T0 + i as i64,
+                &article(i, 2),
+            )
+        })
+        .collect();
+    let engine = open(dir.path(), true);
+    for r in engine.ingest_batch(many) {
+        r.unwrap();
+    }
+    engine.close();
+    drop(engine);
+    let first = std::fs::read(chaff::snapshot::path(dir.path())).unwrap();
+
+    // Two writes: below the share, the snapshot stays as it was.
+    let engine = open(dir.path(), true);
+    assert_eq!(engine.restored().replayed, 0);
+    let late = document("late", "herald.example", T0 + 9000, &article(9000, 3));
+    engine.ingest(late).unwrap();
+    engine.delete("m5").unwrap();
+    let mut all: Vec<String> = (0..docs).map(|i| format!("m{i}")).collect();
+    all.push("late".to_string());
+    let before = answers(&engine, &all);
+    engine.close();
+    drop(engine);
+    assert_eq!(
+        std::fs::read(chaff::snapshot::path(dir.path())).unwrap(),
+        first
+    );
+
+    // The next open reads it and takes both writes from the journal: the
+    // ingest re-applied, the takedown's document left out.
+    let engine = open(dir.path(), true);
+    assert_eq!(engine.restored().from, RestoredFrom::Snapshot);
+    assert_eq!(engine.restored().replayed, 1);
+    assert_eq!(answers(&engine, &all), before);
+
+    // Three writes since the snapshot reach the share: a new one is written.
+    engine
+        .ingest(document(
+            "later",
+            "herald.example",
+            T0 + 9100,
+            &article(9100, 3),
+        ))
+        .unwrap();
+    engine.close();
+    drop(engine);
+    assert_ne!(
+        std::fs::read(chaff::snapshot::path(dir.path())).unwrap(),
+        first
+    );
+    let engine = open(dir.path(), true);
+    assert_eq!(engine.restored().from, RestoredFrom::Snapshot);
+    assert_eq!(engine.restored().replayed, 0);
+    assert!(engine.document("later", false).is_ok());
+    assert!(engine.document("m5", false).is_err());
+}
