@@ -391,9 +391,11 @@ impl Engine {
                 }
                 if writes.len() == APPLY_CHUNK {
                     // Submitted under the lock so the store sees writes in
-                    // state order.
+                    // state order; the store may wait for the batch's next
+                    // chunk to commit them together.
                     let chunk = std::mem::take(&mut writes);
-                    tickets.push((self.store.submit(chunk), applied.len()));
+                    let more = analyses.peek().is_some();
+                    tickets.push((self.store.submit_chunk(chunk, more), applied.len()));
                     RwLockWriteGuard::bump(&mut state);
                 }
             }
