@@ -89,7 +89,7 @@ type Job = (Vec<Write>, Ack, bool);
 /// How long the writer waits for the next chunk of a batch that said more
 /// would follow, before it commits what it has. Every commit costs a fixed
 /// amount that grows with the file (quick repair saves the allocator
-/// state, hundreds of kilobytes at ten million documents), so a batch is
+/// state, which covers every page of it), so a batch is
 /// better committed once than chunk by chunk; a caller that submits one
 /// chunk (a unary ingest) never waits for this.
 const NEXT_CHUNK_WAIT: Duration = Duration::from_millis(2);
