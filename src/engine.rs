@@ -56,12 +56,9 @@ pub struct Engine {
     bulk: OnceLock<BulkPool>,
     options: OpenOptions,
     restored: Restored,
-    /// The store generation of the snapshot on disk when it is known to be
-    /// of the state as it is (loaded from it with nothing to re-apply, or
-    /// written by this process since).
-    current_snapshot: Mutex<Option<Generation>>,
     /// The store generation of the usable snapshot on disk, if any: the
-    /// one loaded at open or written since.
+    /// one loaded at open or written since. It is of the state as it is
+    /// when the store is still at that generation.
     snapshot_on_disk: Mutex<Option<u64>>,
     closed: AtomicBool,
 }
@@ -214,8 +211,6 @@ struct Opened {
     state: State,
     from: RestoredFrom,
     replayed: u64,
-    /// The snapshot's generation when the state is exactly that snapshot.
-    current: Option<Generation>,
     /// The generation of the snapshot the state was read from.
     snapshot: Option<u64>,
 }
@@ -313,7 +308,6 @@ impl Engine {
             bulk: OnceLock::new(),
             options,
             restored,
-            current_snapshot: Mutex::new(opened.current),
             snapshot_on_disk: Mutex::new(opened.snapshot),
             closed: AtomicBool::new(false),
         })
@@ -689,13 +683,14 @@ impl Engine {
         let Some(dir) = self.store.dir() else {
             return;
         };
+        let mut on_disk = self
+            .snapshot_on_disk
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if self.store.had_failure() {
             warn!("a commit failed since open; no snapshot written");
             snapshot::remove(dir);
-            *self
-                .snapshot_on_disk
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = None;
+            *on_disk = None;
             return;
         }
         let Some(index) = state.index.as_sketch() else {
@@ -709,11 +704,7 @@ impl Engine {
                 return;
             }
         };
-        let mut current = self
-            .current_snapshot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if *current == Some(generation) && snapshot::path(dir).exists() {
+        if *on_disk == Some(generation.generation) && snapshot::path(dir).exists() {
             debug!(generation = generation.generation, "snapshot still current");
             return;
         }
@@ -722,11 +713,7 @@ impl Engine {
         let written = snapshot::save(dir, expect(generation, documents), |w| state.save(index, w));
         match written {
             Ok(bytes) => {
-                *current = Some(generation);
-                *self
-                    .snapshot_on_disk
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Some(generation.generation);
+                *on_disk = Some(generation.generation);
                 // Only now: an older snapshot must not find a complete
                 // journal with writes missing.
                 let trimmed = self.store.trim_journal(generation.generation);
@@ -979,7 +966,6 @@ impl State {
             replayed: state.ids.len() as u64,
             state,
             from: RestoredFrom::Replay,
-            current: None,
             snapshot: None,
         })
     }
@@ -1035,7 +1021,6 @@ impl State {
             state,
             from: RestoredFrom::Snapshot,
             replayed,
-            current: written.is_empty().then_some(generation),
             snapshot: Some(header.generation),
         })
     }

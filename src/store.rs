@@ -82,9 +82,13 @@ pub enum Write {
 
 type Ack = mpsc::SyncSender<Result<(), String>>;
 /// Writes of one caller and where to acknowledge them.
-/// Writes, their acknowledgement, and whether the same caller submits more
-/// writes right after (the next chunk of a batch being applied).
-type Job = (Vec<Write>, Ack, bool);
+struct Job {
+    writes: Vec<Write>,
+    ack: Ack,
+    /// The same caller submits more writes right after (the next chunk of
+    /// a batch being applied).
+    more: bool,
+}
 
 /// How long the writer waits for the next chunk of a batch that said more
 /// would follow, before it commits what it has. Every commit costs a fixed
@@ -289,7 +293,7 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .ok_or(StoreError::Closed)?
-            .send((writes, ack, more))
+            .send(Job { writes, ack, more })
             .map_err(|_| StoreError::Closed)?;
         Ok(Ticket(rx))
     }
@@ -450,19 +454,17 @@ fn writer_loop(
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             let next = match rx.try_recv() {
-                Ok(next) => Ok(next),
+                Ok(next) => Some(next),
                 // The batch being applied has more chunks on the way.
-                Err(mpsc::TryRecvError::Empty) if group.last().is_some_and(|job| job.2) => {
-                    rx.recv_timeout(NEXT_CHUNK_WAIT).map_err(|_| ())
+                Err(mpsc::TryRecvError::Empty) if group.last().is_some_and(|job| job.more) => {
+                    rx.recv_timeout(NEXT_CHUNK_WAIT).ok()
                 }
-                Err(_) => Err(()),
+                Err(_) => None,
             };
-            match next {
-                Ok(next) => group.push(next),
-                Err(()) => break,
-            }
+            let Some(next) = next else { break };
+            group.push(next);
         }
-        let result = if group.iter().all(|(writes, _, _)| writes.is_empty()) {
+        let result = if group.iter().all(|job| job.writes.is_empty()) {
             // Nothing to write: acknowledged once everything before it is.
             Ok(())
         } else {
@@ -474,7 +476,7 @@ fn writer_loop(
         } else {
             debug!(writes = group.len(), "group commit");
         }
-        for (_, ack, _) in group {
+        for Job { ack, .. } in group {
             let _ = ack.send(result.clone().map_err(|e| e.to_string()));
         }
     }
@@ -502,7 +504,7 @@ fn commit(db: &Database, group: &[Job], journal: bool, quick_repair: bool) -> Re
             let mut table = txn.open_table(DOCUMENTS)?;
             let mut journal = journal.then(|| txn.open_table(JOURNAL)).transpose()?;
             let mut buf = Vec::new();
-            let writes = group.iter().flat_map(|(writes, _, _)| writes);
+            let writes = group.iter().flat_map(|job| &job.writes);
             for (ordinal, w) in writes.enumerate() {
                 let id = match w {
                     Write::Put(doc) => {

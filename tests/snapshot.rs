@@ -403,6 +403,13 @@ async fn a_periodic_snapshot_bounds_what_a_crash_reapplies() {
     assert_eq!(read_all(&mut c, 7).await, all);
 }
 
+/// Closes the engine; the snapshot file's bytes after it.
+fn close_and_read_snapshot(engine: Engine, dir: &Path) -> Vec<u8> {
+    engine.close();
+    drop(engine);
+    std::fs::read(chaff::snapshot::path(dir)).unwrap()
+}
+
 /// A close after a few writes into a large state keeps the snapshot on disk
 /// (the next open re-applies the few); once the writes since it reach the
 /// share, the close writes a new one.
@@ -426,9 +433,7 @@ fn a_close_after_few_writes_keeps_the_snapshot_and_the_journal_covers_them() {
     for r in engine.ingest_batch(many) {
         r.unwrap();
     }
-    engine.close();
-    drop(engine);
-    let first = std::fs::read(chaff::snapshot::path(dir.path())).unwrap();
+    let first = close_and_read_snapshot(engine, dir.path());
 
     // Two writes: below the share, the snapshot stays as it was.
     let engine = open(dir.path(), true);
@@ -439,12 +444,7 @@ fn a_close_after_few_writes_keeps_the_snapshot_and_the_journal_covers_them() {
     let mut all: Vec<String> = (0..docs).map(|i| format!("m{i}")).collect();
     all.push("late".to_string());
     let before = answers(&engine, &all);
-    engine.close();
-    drop(engine);
-    assert_eq!(
-        std::fs::read(chaff::snapshot::path(dir.path())).unwrap(),
-        first
-    );
+    assert_eq!(close_and_read_snapshot(engine, dir.path()), first);
 
     // The next open reads it and takes both writes from the journal: the
     // ingest re-applied, the takedown's document left out.
@@ -462,12 +462,7 @@ fn a_close_after_few_writes_keeps_the_snapshot_and_the_journal_covers_them() {
             &article(9100, 3),
         ))
         .unwrap();
-    engine.close();
-    drop(engine);
-    assert_ne!(
-        std::fs::read(chaff::snapshot::path(dir.path())).unwrap(),
-        first
-    );
+    assert_ne!(close_and_read_snapshot(engine, dir.path()), first);
     let engine = open(dir.path(), true);
     assert_eq!(engine.restored().from, RestoredFrom::Snapshot);
     assert_eq!(engine.restored().replayed, 0);
