@@ -336,6 +336,9 @@ pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy)
     } else if policy.use_structure && sig.layout & layout::ATTRIBUTION != 0 {
         // A credit line marks a copy or a notice, never the story.
         Some(0.7)
+    } else if policy.use_structure && sig.layout & layout::REPEAT_IN_PAGE != 0 {
+        // The page's second rendering of a block: its first carries the label.
+        Some(0.7)
     } else if view.source_documents >= threshold && !own_headline {
         // What a source repeats is its template, whatever the page's shape.
         // 0.75 at the threshold, approaching 1 as the repeats grow.

@@ -824,6 +824,11 @@ impl Engine {
         for (l, f) in layout.iter_mut().zip(&page.flags) {
             *l |= f;
         }
+        // Blocks chaff cut from html: a page that renders one twice says
+        // it once. Paragraphs a caller sent are left as sent.
+        if doc.from_html {
+            layout::mark_repeats_in_page(&mut layout, fingerprints.iter().map(|f| f.exact));
+        }
         let priors = features
             .iter()
             .map(|f| structure::quantize(structure::prior(f)))

@@ -7,6 +7,7 @@
 //! element (paragraph, heading, list item, table cell, div with direct text,
 //! ...) and each run of text ended by `<br><br>` becomes one block; blocks
 //! are joined with "\n\n" into the document text the offsets refer to.
+//! A page that a crawler decoded with the wrong charset is repaired first.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -516,9 +517,10 @@ impl Builder {
     }
 }
 
-/// The visible text of a page.
+/// The visible text of a page, with a wrong charset guess undone
+/// ([`crate::mojibake`]): the text chaff returns for html input is its own.
 pub fn extract(html: &str) -> Extracted {
-    with_noscript_fallback(html, false)
+    with_noscript_fallback(&crate::mojibake::repair(html), false)
 }
 
 /// All text a page carries, hidden blocks included (tagged

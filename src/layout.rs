@@ -41,6 +41,23 @@ pub const TITLE: Flags = 128;
 /// from `structure`): readers' text, not the publisher's.
 pub const COMMENT: Flags = 256;
 
+/// The segment repeats an earlier block of the same page, in a document
+/// chaff extracted from html (set by the engine): a second rendering of
+/// that block (a hidden preview, a mobile variant, a print copy). The
+/// page's text says it once, so the copy is not more of the article.
+pub const REPEAT_IN_PAGE: Flags = 512;
+
+/// Flags every segment whose exact fingerprint an earlier segment of the
+/// same document has ([`REPEAT_IN_PAGE`]).
+pub fn mark_repeats_in_page(flags: &mut [Flags], exact: impl IntoIterator<Item = u64>) {
+    let mut seen = std::collections::HashSet::new();
+    for (f, h) in flags.iter_mut().zip(exact) {
+        if !seen.insert(h) {
+            *f |= REPEAT_IN_PAGE;
+        }
+    }
+}
+
 /// Tokens of a segment that reads as running text when it ends a sentence.
 const SENTENCE_TOKENS: u32 = 10;
 /// Tokens of a segment that reads as running text whatever its end.

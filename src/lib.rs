@@ -26,6 +26,7 @@ pub mod index;
 pub mod labels;
 pub mod layout;
 pub mod model;
+pub mod mojibake;
 pub mod normalize;
 pub mod pattern;
 pub mod segment;

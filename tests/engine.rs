@@ -420,3 +420,41 @@ fn a_dry_run_batch_labels_as_dry_runs_one_by_one_at_any_bulk_priority() {
         assert_eq!(e.stats().documents, 4);
     }
 }
+
+/// A page that renders its story twice (a hidden preview above the story,
+/// as wsj.com's pages do) says it once: the second copy of each block is
+/// boilerplate, at arrival and in the final labels. Paragraphs a caller
+/// sends as text are labelled as sent, repeats and all.
+#[test]
+fn a_block_an_html_page_renders_twice_is_labelled_once() {
+    let e = Engine::ephemeral(EngineConfig::default()).unwrap();
+    let story = article(41, 3);
+    let blocks: String = story.iter().map(|p| format!("<p>{p}</p>")).collect();
+    let html = format!(
+        "<html><body><div class=\"preview hidden\">{blocks}</div><article>{blocks}</article></body></html>"
+    );
+    let doc = Document {
+        body: Body::Html(html),
+        ..text_doc("twice", "paper.example", 1, "")
+    };
+    let arrived = e.ingest(doc).unwrap();
+    let want = [
+        [Label::Editorial; 3].as_slice(),
+        [Label::Boilerplate; 3].as_slice(),
+    ]
+    .concat();
+    let got: Vec<Label> = arrived.segments.iter().map(|s| s.label).collect();
+    assert_eq!(got, want);
+    assert_eq!(final_labels(&e, "twice"), want);
+
+    let other = article(42, 3);
+    let text = [other.clone(), other].concat().join("\n\n");
+    let sent = e
+        .ingest(text_doc("sent", "other.example", 2, &text))
+        .unwrap();
+    assert!(
+        sent.segments.iter().all(|s| s.label == Label::Editorial),
+        "{:?}",
+        sent.segments
+    );
+}
