@@ -152,6 +152,10 @@ pub struct Signals {
     pub context: [f32; CONTEXT_FEATURES],
     /// What the source's other lines show ([`pattern::Patterns::evidence`]).
     pub pattern: [f32; PATTERN_FEATURES],
+    /// The segment is its document's only one. The model reads a segment
+    /// against the page around it and was fitted on pages of many blocks;
+    /// a lone paragraph has no page, so repeats alone decide.
+    pub lone: bool,
 }
 
 /// Number of document-context features; [`context_names`] names them.
@@ -344,7 +348,7 @@ pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy)
         // 0.75 at the threshold, approaching 1 as the repeats grow.
         let extra = (view.source_documents - threshold) as i32;
         Some(1.0 - 0.25 * 0.5f32.powi(extra))
-    } else if policy.use_structure {
+    } else if policy.use_structure && !sig.lone {
         let cross = cross_features(
             view.source_documents,
             view.sources,
@@ -442,6 +446,7 @@ mod tests {
             prior: -4.0,
             context: [0.0; CONTEXT_FEATURES],
             pattern: [0.0; PATTERN_FEATURES],
+            lone: false,
         }
     }
 
@@ -601,6 +606,12 @@ mod tests {
             classify(&alone, &me, &template, &off).label,
             Label::Editorial
         );
+        // A document of one paragraph has no page for the model to read.
+        let lone = Signals {
+            lone: true,
+            ..template
+        };
+        assert_eq!(classify(&alone, &me, &lone, &p).label, Label::Editorial);
     }
 
     fn words(t: &str) -> u32 {

@@ -1552,6 +1552,7 @@ impl State {
                     prior: structure::dequantize(s.prior),
                     context: [0.0; classify::CONTEXT_FEATURES],
                     pattern: [0.0; pattern::PATTERN_FEATURES],
+                    lone: false,
                 };
                 (s.span, sig, s.cluster(), c.view(s.cluster(), &me))
             })
@@ -1599,6 +1600,7 @@ impl State {
                     prior: structure::dequantize(prior),
                     context: [0.0; classify::CONTEXT_FEATURES],
                     pattern: [0.0; pattern::PATTERN_FEATURES],
+                    lone: false,
                 };
                 // Unmatched: a cluster of its own, as it would start.
                 let view = match self.clusters.get(id) {
@@ -1649,11 +1651,13 @@ impl State {
             .iter()
             .map(|(_, _, _, v)| v.source_documents >= 2)
             .collect();
+        let lone = items.len() == 1;
         for ((_, sig, _, _), c) in items
             .iter_mut()
             .zip(classify::document_context(&priors, &repeated))
         {
             sig.context = c;
+            sig.lone = lone;
         }
         let mut segments: Vec<SegmentLabel> = items
             .iter()

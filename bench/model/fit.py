@@ -97,7 +97,7 @@ def without_main_text(docs, ys, ws, use):
 
 
 def params(a):
-    return dict(objective="binary", learning_rate=a.learning_rate, num_leaves=a.leaves,
+    return dict(objective="binary", learning_rate=a.learning_rate, num_leaves=a.leaves, max_depth=a.max_depth,
                 min_data_in_leaf=a.min_leaf, feature_fraction=0.8, bagging_fraction=0.8,
                 bagging_freq=1, lambda_l2=1.0, verbose=-1, num_threads=2, seed=7)
 
@@ -191,8 +191,11 @@ def main():
     ap.add_argument("--exclude-split", default="test")
     ap.add_argument("--negative-weight", type=float, default=1.5,
                     help="extra weight of non-boilerplate rows (editorial loss costs more than leak)")
-    ap.add_argument("--trees", type=int, default=80)
-    ap.add_argument("--leaves", type=int, default=15)
+    ap.add_argument("--trees", type=int, default=160)
+    ap.add_argument("--leaves", type=int, default=31)
+    ap.add_argument("--max-depth", type=int, default=5,
+                    help="deepest a tree may grow (-1: no limit); chaff walks every tree to its full depth, "
+                         "so depth, not leaves, sets the cost per segment")
     ap.add_argument("--min-leaf", type=int, default=200)
     ap.add_argument("--learning-rate", type=float, default=0.1)
     ap.add_argument("--folds", type=int, default=5)
@@ -281,7 +284,7 @@ def main():
         sample = np.arange(0, len(y), max(1, len(y) // 300))
         assert np.allclose(predict_flat(t1, xp[sample]), page.predict(xp[sample], raw_score=True), atol=1e-3)
         assert np.allclose(predict_flat(t2, xf[sample]), final.predict(xf[sample], raw_score=True), atol=1e-3)
-        cmd = " ".join(["bench/model/fit.py", f"--trees {a.trees} --leaves {a.leaves} --min-leaf {a.min_leaf}",
+        cmd = " ".join(["bench/model/fit.py", f"--trees {a.trees} --leaves {a.leaves} --max-depth {a.max_depth} --min-leaf {a.min_leaf}",
                         f"--learning-rate {a.learning_rate} --negative-weight {a.negative_weight}"]
                        + [p.split("/")[-1] for p in a.dumps])
         with open(a.write, "w") as f:
