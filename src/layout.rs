@@ -50,7 +50,7 @@ pub const REPEAT_IN_PAGE: Flags = 512;
 /// Flags every segment whose exact fingerprint an earlier segment of the
 /// same document has ([`REPEAT_IN_PAGE`]).
 pub fn mark_repeats_in_page(flags: &mut [Flags], exact: impl IntoIterator<Item = u64>) {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = rustc_hash::FxHashSet::default();
     for (f, h) in flags.iter_mut().zip(exact) {
         if !seen.insert(h) {
             *f |= REPEAT_IN_PAGE;
