@@ -78,6 +78,7 @@ fn byte_of(c: char) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::repair;
+    use proptest::prelude::*;
 
     /// What a crawler that guessed the charset wrong hands over.
     fn garble(s: &str, windows_1252: bool) -> String {
@@ -120,6 +121,26 @@ mod tests {
             "",
         ] {
             assert_eq!(repair(s), s, "{s}");
+        }
+    }
+
+    proptest! {
+        /// Any text, garbled either way, comes back whole.
+        #[test]
+        fn garbled_text_round_trips(s in "\\PC{0,40}", windows in any::<bool>()) {
+            let wrong = garble(&s, windows);
+            prop_assert_eq!(repair(&wrong), s);
+        }
+
+        /// A repair never invents text: its bytes are exactly the bytes the
+        /// input's characters stand for.
+        #[test]
+        fn a_repair_is_an_exact_undo(s in "[a-zé’Ã©â€™\\u{80}-\\u{ff} ]{0,30}") {
+            let fixed = repair(&s);
+            if fixed != s {
+                let bytes: Option<Vec<u8>> = s.chars().map(super::byte_of).collect();
+                prop_assert_eq!(bytes.as_deref(), Some(fixed.as_bytes()));
+            }
         }
     }
 }
