@@ -220,6 +220,8 @@ pub struct Report {
     pub site_documents: usize,
     pub big_sites: Measures,
     pub by_site: BTreeMap<String, Measures>,
+    /// Documents of each site in `by_site`.
+    pub site_pages: BTreeMap<String, usize>,
 }
 
 pub fn report(per_doc: &[(Option<String>, Counts)], min_site_pages: usize) -> Report {
@@ -248,6 +250,10 @@ pub fn report(per_doc: &[(Option<String>, Counts)], min_site_pages: usize) -> Re
         sites: by_site.len(),
         site_documents,
         big_sites: big.measures(),
+        site_pages: by_site
+            .keys()
+            .map(|s| (s.clone(), pages[s.as_str()]))
+            .collect(),
         by_site: by_site
             .into_iter()
             .map(|(s, c)| (s, c.measures()))
@@ -414,5 +420,7 @@ mod tests {
         assert_eq!((r.documents, r.sites, r.site_documents), (4, 1, 2));
         assert_eq!(r.big_sites.chars, 20);
         assert_eq!(r.all.chars, 30);
+        assert_eq!(r.site_pages.get("big"), Some(&2));
+        assert!(!r.site_pages.contains_key("small"));
     }
 }

@@ -487,3 +487,55 @@ fn bench_measures_unary_calls_alone_and_beside_the_stream() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--server"));
 }
+
+/// `chaff eval` scores a labelled file on both tracks, by site with
+/// `--by-site`: the courier's three pages, their menu gold boilerplate and
+/// their story gold editorial (the gold main text).
+#[test]
+fn eval_scores_both_tracks_per_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let gold = dir.path().join("gold.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(fixture("pages.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut d: serde_json::Value = serde_json::from_str(l).unwrap();
+            let text = d["text"].as_str().unwrap().to_string();
+            let paragraphs: Vec<&str> = text.split("\n\n").collect();
+            let labels: Vec<&str> = (0..paragraphs.len())
+                .map(|i| if i < 3 { "boilerplate" } else { "editorial" })
+                .collect();
+            d["labels"] = serde_json::json!(labels);
+            d["site"] = serde_json::json!("valleycourier.example");
+            d["gold_main_text"] = serde_json::json!(paragraphs[3..].join("\n"));
+            d.to_string()
+        })
+        .collect();
+    std::fs::write(&gold, lines.join("\n")).unwrap();
+    let gold = gold.to_str().unwrap();
+    let site_args = ["--final", "--by-site", "--min-site-pages", "3"];
+
+    let (out, _) = ok(&[&["eval", "--gold", gold, "--json"][..], &site_args].concat());
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(r["documents"], 3);
+    assert_eq!(r["site_pages"]["valleycourier.example"], 3);
+    assert_eq!(r["all"]["bp_f1"], 1.0, "{r}");
+    assert_eq!(r["by_site"]["valleycourier.example"]["bp_f1"], 1.0);
+    let (table, _) = ok(&[&["eval", "--gold", gold][..], &site_args].concat());
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("valleycourier.example"))
+        .unwrap_or_else(|| panic!("no site row:\n{table}"));
+    assert_eq!(row.split_whitespace().nth(1), Some("3"), "{row}");
+
+    let (out, _) = ok(&[
+        &["eval", "--gold", gold, "--use", "html", "--json"][..],
+        &site_args,
+    ]
+    .concat());
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let site = &r["by_site"]["valleycourier.example"];
+    assert_eq!(site["documents"], 3, "{r}");
+    assert_eq!(site["mean_f1"], 1.0, "{r}");
+    assert_eq!(r["all"]["mean_f1"], 1.0);
+}

@@ -129,25 +129,27 @@ pub fn eval(mut a: EvalArgs) -> anyhow::Result<()> {
                     .filter_map(|s| text.get(s.start as usize..s.end as usize))
                     .collect();
                 let gold_text = crate::eval::gold_main(g.gold_main_text.as_deref().unwrap_or(""));
-                let big = g
-                    .site
-                    .as_deref()
-                    .is_some_and(|s| pages[s] >= a.min_site_pages);
+                // The site, when it is in the subset of sites with enough pages.
+                let big = g.site.as_deref().filter(|s| pages[s] >= a.min_site_pages);
                 Some((big, extraction_document(gold_text, &main.join("\n\n"))))
             })
             .collect();
         let all = extraction(&scored.iter().map(|(_, s)| *s).collect::<Vec<_>>());
-        let big = extraction(
-            &scored
-                .iter()
-                .filter(|(b, _)| *b)
-                .map(|(_, s)| *s)
-                .collect::<Vec<_>>(),
-        );
+        let mut per_site: std::collections::BTreeMap<&str, Vec<_>> = Default::default();
+        for (site, s) in &scored {
+            if let Some(site) = site {
+                per_site.entry(site).or_default().push(*s);
+            }
+        }
+        let big = extraction(&per_site.values().flatten().copied().collect::<Vec<_>>());
+        let by_site: std::collections::BTreeMap<&str, _> = per_site
+            .iter()
+            .map(|(site, s)| (*site, extraction(s)))
+            .collect();
         if a.json {
             println!(
                 "{}",
-                serde_json::json!({ "all": all, "sites_min_pages": a.min_site_pages, "big_sites": big })
+                serde_json::json!({ "all": all, "sites_min_pages": a.min_site_pages, "big_sites": big, "by_site": by_site })
             );
         } else {
             println!("extraction track (html input), labels {mode}; bags of words against gold_main_text");
@@ -155,10 +157,17 @@ pub fn eval(mut a: EvalArgs) -> anyhow::Result<()> {
                 "{:<28} {:>6} {:>6} {:>6} {:>7}",
                 "subset", "docs", "mean_P", "mean_R", "mean_F1"
             );
+            let sites = by_site
+                .iter()
+                .filter(|_| a.by_site)
+                .map(|(site, e)| (format!("  {site}"), *e));
             for (name, e) in [
                 ("all".to_string(), all),
                 (format!("sites>={}", a.min_site_pages), big),
-            ] {
+            ]
+            .into_iter()
+            .chain(sites)
+            {
                 println!(
                     "{name:<28} {:>6} {:>6} {:>6} {:>7}",
                     e.documents,
@@ -411,7 +420,8 @@ fn table(r: &Report, by_site: bool, final_labels: bool) -> String {
     ));
     if by_site {
         for (site, m) in &r.by_site {
-            out.push_str(&row(&format!("  {site}"), 0, m));
+            let pages = r.site_pages.get(site).copied().unwrap_or(0);
+            out.push_str(&row(&format!("  {site}"), pages, m));
         }
     }
     out
