@@ -327,6 +327,25 @@ fn hidden(e: &ElementRef<'_>) -> bool {
     if v.name() == "input" {
         return true;
     }
+    // The class names CSS frameworks hide with (Bootstrap, Bulma,
+    // WordPress): a hidden preview of the story, a collapsed menu, text for
+    // screen readers only ("Skip to content", "opens in a new window").
+    if v.attr("class").is_some_and(|c| {
+        c.split_ascii_whitespace().any(|t| {
+            matches!(
+                t,
+                "hidden"
+                    | "hide"
+                    | "d-none"
+                    | "is-hidden"
+                    | "visually-hidden"
+                    | "sr-only"
+                    | "screen-reader-text"
+            )
+        })
+    }) {
+        return true;
+    }
     v.attr("style").is_some_and(|s| {
         let s: String = s
             .chars()
@@ -723,7 +742,9 @@ mod tests {
         let html = format!(
             r#"<body><script>var x = "<p>no</p>";</script><noscript>enable js</noscript>
             <p hidden>h1</p><p aria-hidden="true">h2</p><p style="display: none">h3</p>
-            <div style="visibility:hidden">h4</div><template><p>t</p></template><p>seen</p>{ARTICLE}</body>"#
+            <div style="visibility:hidden">h4</div><template><p>t</p></template>
+            <div class="preview hidden"><p>h5</p></div><span class="sr-only">h6</span><p class="d-none">h7</p>
+            <p class="hiddenish">seen</p>{ARTICLE}</body>"#
         );
         assert_eq!(blocks(&html)[0], "seen");
         assert!(blocks(&html).iter().all(|b| !b.contains("enable js")));
