@@ -421,17 +421,18 @@ fn a_dry_run_batch_labels_as_dry_runs_one_by_one_at_any_bulk_priority() {
     }
 }
 
-/// A page that renders its story twice (a hidden preview above the story,
-/// as wsj.com's pages do) says it once: the second copy of each block is
-/// boilerplate, at arrival and in the final labels. Paragraphs a caller
-/// sends as text are labelled as sent, repeats and all.
+/// A page that renders its story twice (a preview above the story, as
+/// wsj.com's pages do, or a mobile and a desktop variant) says it once: the
+/// second copy of each block is boilerplate, at arrival and in the final
+/// labels. Paragraphs a caller sends as text are labelled as sent, repeats
+/// and all.
 #[test]
 fn a_block_an_html_page_renders_twice_is_labelled_once() {
     let e = Engine::ephemeral(EngineConfig::default()).unwrap();
     let story = article(41, 3);
     let blocks: String = story.iter().map(|p| format!("<p>{p}</p>")).collect();
     let html = format!(
-        "<html><body><div class=\"preview hidden\">{blocks}</div><article>{blocks}</article></body></html>"
+        "<html><body><div class=\"preview mobile\">{blocks}</div><article>{blocks}</article></body></html>"
     );
     let doc = Document {
         body: Body::Html(html),
