@@ -337,11 +337,11 @@ pub fn classify(view: &ClusterView, me: &Member, sig: &Signals, policy: &Policy)
     {
         // Structure alone decides: a thread's text is its readers'.
         Some(0.8)
-    } else if policy.use_structure && sig.layout & layout::ATTRIBUTION != 0 {
-        // A credit line marks a copy or a notice, never the story.
-        Some(0.7)
-    } else if policy.use_structure && sig.layout & layout::REPEAT_IN_PAGE != 0 {
-        // The page's second rendering of a block: its first carries the label.
+    } else if policy.use_structure
+        && sig.layout & (layout::ATTRIBUTION | layout::REPEAT_IN_PAGE) != 0
+    {
+        // A credit line marks a copy or a notice, never the story; a block
+        // the page renders a second time leaves the label to its first copy.
         Some(0.7)
     } else if view.source_documents >= threshold && !own_headline {
         // What a source repeats is its template, whatever the page's shape.

@@ -20,8 +20,21 @@ pub fn repair(s: &str) -> Cow<'_, str> {
     if s.is_ascii() {
         return Cow::Borrowed(s);
     }
-    let mut bytes = Vec::with_capacity(s.len());
+    // Each run of non-ASCII characters must map back to whole UTF-8
+    // characters: a correct page fails at its first one ("é" of "café " is
+    // the lone byte E9), before the rest of it is copied.
+    let mut bytes = Vec::new();
+    let mut run = None;
     for c in s.chars() {
+        if c.is_ascii() {
+            if let Some(start) = run.take() {
+                if std::str::from_utf8(&bytes[start..]).is_err() {
+                    return Cow::Borrowed(s);
+                }
+            }
+        } else {
+            run.get_or_insert(bytes.len());
+        }
         match byte_of(c) {
             Some(b) => bytes.push(b),
             None => return Cow::Borrowed(s),
