@@ -208,16 +208,20 @@ fn markup_words(e: &scraper::node::Element) -> (u16, bool) {
     for attr in ["class", "id", "role"] {
         let Some(v) = e.attr(attr) else { continue };
         let v = v.to_ascii_lowercase();
-        let mut see = |w: &str| {
-            bits |= word_hint(w);
-            comment |= attr != "role" && comment_word(w);
-        };
         for w in v.split(|c: char| !c.is_ascii_alphanumeric() && c != '-') {
-            if !w.is_empty() {
-                see(w);
-                if w.contains('-') {
-                    w.split('-').filter(|p| !p.is_empty()).for_each(&mut see);
-                }
+            if w.is_empty() {
+                continue;
+            }
+            // A slug made from a heading's text
+            // ("measuring-engagement-and-scraping-comments") names no section.
+            let slug = w.split('-').filter(|p| !p.is_empty()).count() > 3;
+            let mut see = |w: &str| {
+                bits |= word_hint(w);
+                comment |= attr != "role" && !slug && comment_word(w);
+            };
+            see(w);
+            if w.contains('-') {
+                w.split('-').filter(|p| !p.is_empty()).for_each(&mut see);
             }
         }
     }
@@ -231,6 +235,46 @@ fn comment_word(w: &str) -> bool {
     w.contains("comment")
         || w.contains("disqus")
         || matches!(w, "respond" | "reply" | "replies" | "talkback")
+}
+
+/// The text of a heading over reader comments: "Comments", "12 Responses
+/// to “…”", "3 thoughts on “…”", "Leave a Reply", in a few languages. Not
+/// "Recent Comments" (a sidebar list), nor an article's own "Discussion" or
+/// "Comment" (what a source offers a journalist).
+fn comment_heading(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    let starts = |phrase: &[&str]| words.len() >= phrase.len() && words[..phrase.len()] == *phrase;
+    const OPENERS: &[&str] = &[
+        "comments",
+        "responses",
+        "replies",
+        "trackbacks",
+        "pingbacks",
+        "kommentare",
+        "commentaires",
+        "comentarios",
+        "commenti",
+        "reacties",
+        "komentarze",
+        "комментарии",
+    ];
+    const PHRASES: &[&[&str]] = &[
+        &["thoughts", "on"],
+        &["thought", "on"],
+        &["reader", "comments"],
+        &["leave", "a", "reply"],
+        &["leave", "a", "comment"],
+        &["post", "a", "comment"],
+        &["add", "a", "comment"],
+        &["trackback", "pings"],
+    ];
+    // A heading, not a sentence that starts with the word.
+    (words.len() <= 12 && words.first().is_some_and(|w| OPENERS.contains(w)))
+        || PHRASES.iter().any(|p| starts(p))
 }
 
 /// Visible characters of a block that reads as a paragraph of prose.
@@ -364,6 +408,11 @@ struct Frame {
     link: bool,
     /// Its class/id/role names a reader-comment section.
     comment: bool,
+    /// A comment heading among its children opened a comment section:
+    /// the children after it are in it.
+    comment_after: bool,
+    /// Blocks flushed before it opened: the blocks from here on are its own.
+    first_block: usize,
 }
 
 struct Builder {
@@ -451,8 +500,10 @@ impl Builder {
             });
             self.ancestors
                 .push(self.stack.iter().map(|f| f.id).collect());
-            self.in_comment_section
-                .push(self.stack.iter().skip(2).any(|f| f.comment));
+            self.in_comment_section.push(
+                self.stack.iter().skip(2).any(|f| f.comment)
+                    || self.stack.iter().any(|f| f.comment_after),
+            );
         }
         self.block.clear();
         self.breaks = 0;
@@ -509,6 +560,42 @@ impl Builder {
         if let Some((top, _)) = top {
             for (ctx, anc) in self.out.context.iter_mut().zip(&self.ancestors) {
                 ctx.in_top = anc.contains(&top);
+            }
+        }
+    }
+
+    /// Called as an element closes. A heading that names a comment section
+    /// ("12 Comments", "Leave a Reply") opens one: older blog templates put
+    /// the comments after it as its siblings, with no element of their own
+    /// around them. Its id is not asked: templates make heading ids from
+    /// their text ("measuring-engagement-and-scraping-comments").
+    fn closed(&mut self, f: Frame) {
+        let Some(parent) = self.stack.last_mut() else {
+            return;
+        };
+        if f.tags & tag::HEADING == 0 {
+            return;
+        }
+        let own = f.first_block..self.out.blocks.len();
+        let (chars, link_chars) = self.out.context[own.clone()]
+            .iter()
+            .fold((0, 0), |(c, l), x| (c + x.chars, l + x.link_chars));
+        // A link to the comments ("12 Comments" under a headline) is not
+        // their heading.
+        if link_chars * 2 > chars {
+            return;
+        }
+        let text = if own.is_empty() {
+            ""
+        } else {
+            let (s, _) = self.out.blocks[own.start];
+            let (_, e) = self.out.blocks[own.end - 1];
+            &self.out.text[s as usize..e as usize]
+        };
+        if comment_heading(text) {
+            parent.comment_after = true;
+            for inside in &mut self.in_comment_section[own] {
+                *inside = true;
             }
         }
     }
@@ -642,6 +729,8 @@ fn walk(doc: &Html, keep_hidden: bool, noscript: bool) -> Extracted {
                             hints,
                             link: name == "a",
                             comment,
+                            comment_after: false,
+                            first_block: b.out.blocks.len(),
                         });
                     }
                 }
@@ -662,7 +751,9 @@ fn walk(doc: &Html, keep_hidden: bool, noscript: bool) -> Extracted {
                         b.pre = b.pre.saturating_sub(1);
                     }
                     if name != "br" {
-                        b.stack.pop();
+                        if let Some(f) = b.stack.pop() {
+                            b.closed(f);
+                        }
                     }
                 }
             }
@@ -840,6 +931,59 @@ mod tests {
         );
         // "responsive" is not "respond".
         assert!(got.iter().any(|(t, c)| t == "© Example" && !c));
+    }
+
+    fn marked(html: &str) -> Vec<String> {
+        comments(html)
+            .into_iter()
+            .filter(|(_, c)| *c)
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    #[test]
+    fn a_comments_heading_opens_a_section_of_its_siblings() {
+        // MovableType and TypePad: the comments follow their heading as
+        // siblings, with no element of their own around them.
+        let html = format!(
+            r#"<body><div id="center"><div class="content"><h3>Budget cuts</h3>{ARTICLE}
+            <p class="posted">Posted by Ann at 5:10 PM</p>
+            <h2><a id="comments"></a>Comments</h2>
+            <p>Great piece, thanks.</p><p class="posted">Posted by: Bob at 5:23 PM</p>
+            </div><div id="side"><p>Archives</p></div></div></body>"#
+        );
+        assert_eq!(
+            marked(&html),
+            [
+                "Comments",
+                "Great piece, thanks.",
+                "Posted by: Bob at 5:23 PM"
+            ]
+        );
+        let html = format!(
+            r#"<body><main>{ARTICLE}<h3>12 Responses to “Budget cuts”</h3><p>Agreed.</p>
+            </main></body>"#
+        );
+        assert_eq!(marked(&html), ["12 Responses to “Budget cuts”", "Agreed."]);
+    }
+
+    #[test]
+    fn headings_that_only_mention_comments_open_nothing() {
+        for heading in [
+            // An article's own section about what a source offers.
+            "<h3>Comment</h3>",
+            // A slug id made from the heading's text.
+            r#"<h3 id="measuring-engagement-and-scraping-comments">Measuring engagement</h3>"#,
+            // A sidebar list.
+            "<h3>Recent Comments</h3>",
+            // A link to the thread under the headline.
+            r##"<h3><a href="#comments">12 Comments</a></h3>"##,
+        ] {
+            let html = format!(
+                "<body><main>{ARTICLE}{heading}<p>Journalists need analysis.</p></main></body>"
+            );
+            assert!(marked(&html).is_empty(), "{heading}: {:?}", marked(&html));
+        }
     }
 
     #[test]
