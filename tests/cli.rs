@@ -539,3 +539,109 @@ fn eval_scores_both_tracks_per_site() {
     assert_eq!(site["mean_f1"], 1.0, "{r}");
     assert_eq!(r["all"]["mean_f1"], 1.0);
 }
+
+/// A WARC record, gzipped on its own as crawlers write them.
+fn warc_record(kind: &str, uri: &str, date: &str, block: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut r = format!(
+        "WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Record-ID: <urn:uuid:{:08x}-0000-4000-8000-000000000000>\r\n\
+         WARC-Date: {date}\r\nWARC-Target-URI: {uri}\r\nContent-Type: application/http; msgtype={kind}\r\n\
+         Content-Length: {}\r\n\r\n",
+        uri.len(),
+        block.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(block);
+    r.extend_from_slice(b"\r\n\r\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&r).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn a_warc_crawl_is_labelled_like_the_same_pages_sent_as_html() {
+    // The three fixture pages as a crawler stores them, with the requests,
+    // a stylesheet and a redirect that are not pages.
+    let mut warc = Vec::new();
+    for line in std::fs::read_to_string(fixture("pages.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let page: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (url, date) = (
+            page["url"].as_str().unwrap(),
+            page["published_at"].as_str().unwrap(),
+        );
+        warc.extend(warc_record(
+            "request",
+            url,
+            date,
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ));
+        let html = page["html"].as_str().unwrap();
+        let block = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Length: {}\r\n\r\n{html}",
+            html.len()
+        );
+        warc.extend(warc_record("response", url, date, block.as_bytes()));
+    }
+    warc.extend(warc_record(
+        "response",
+        "https://www.valleycourier.example/site.css",
+        "2025-06-03T09:00:01Z",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/css\r\n\r\nbody{}",
+    ));
+    warc.extend(warc_record(
+        "response",
+        "https://www.valleycourier.example/old",
+        "2025-06-03T09:00:02Z",
+        b"HTTP/1.1 301 Moved Permanently\r\nLocation: /2\r\n\r\n",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crawl.warc.gz");
+    std::fs::write(&path, warc).unwrap();
+    let (out, _) = ok(&[
+        "label",
+        "--input",
+        path.to_str().unwrap(),
+        "--output",
+        "-",
+        "--final",
+        "--with-text",
+        "--ephemeral",
+    ]);
+    let docs = jsonl(&out);
+    assert_eq!(docs.len(), 3, "{out}");
+    for (i, d) in docs.iter().enumerate() {
+        let url = format!("https://www.valleycourier.example/{i}");
+        assert_eq!(d["id"], url.as_str());
+        assert_eq!(d["url"], url.as_str());
+        assert_eq!(d["source"], "valleycourier.example");
+        // The same labels as the html lines of the JSONL fixture get.
+        assert_eq!(label_letters(d), "bbbeeebb");
+    }
+    assert_eq!(
+        docs[0]["segments"][3]["text"],
+        "Bridge repairs finish early"
+    );
+    // A truncated crawl: the records before the cut are labelled, then the
+    // command says where the file broke.
+    let mut cut = std::fs::read(&path).unwrap();
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&cut[..]), &mut raw).unwrap();
+    raw.truncate(raw.len() - 40);
+    cut = raw;
+    let broken = dir.path().join("cut.warc");
+    std::fs::write(&broken, cut).unwrap();
+    let out = chaff(&[
+        "label",
+        "--input",
+        broken.to_str().unwrap(),
+        "--output",
+        "-",
+        "--ephemeral",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("WARC record"), "{stderr}");
+}

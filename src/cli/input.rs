@@ -1,5 +1,6 @@
-//! JSONL documents in: one object a line, unknown fields ignored, so
-//! labelled benchmark files can be fed as they are. `.gz` files are
+//! Documents in: JSONL, one object a line, unknown fields ignored, so
+//! labelled benchmark files can be fed as they are; or a WARC crawl
+//! ([`super::warc`]), told apart by its first bytes. `.gz` files are
 //! decompressed; `-` is stdin.
 
 use std::fs::File;
@@ -158,6 +159,33 @@ impl<R: Read> Read for Counting<R> {
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// One input document (or what is wrong with it), where it was in the
+/// input, and the bytes it took there.
+pub struct Parsed {
+    /// The line number (JSONL) or record number (WARC), 1-based.
+    pub number: usize,
+    pub bytes: u64,
+    pub line: Line,
+}
+
+/// The documents of an opened input, JSONL or WARC.
+pub fn documents(
+    mut reader: Box<dyn BufRead>,
+    prefer: Use,
+    markup: bool,
+) -> io::Result<Box<dyn Iterator<Item = io::Result<Parsed>>>> {
+    if super::warc::sniff(&mut reader)? {
+        return Ok(Box::new(super::warc::documents(reader)));
+    }
+    Ok(Box::new(lines(reader).map(move |l| {
+        l.map(|(number, line)| Parsed {
+            number,
+            bytes: line.len() as u64,
+            line: parse_line(&line, prefer, markup),
+        })
+    })))
 }
 
 /// Non-empty lines with their 1-based numbers.

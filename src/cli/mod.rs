@@ -7,6 +7,7 @@ mod eval;
 mod input;
 mod render;
 mod unary;
+mod warc;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -347,18 +348,22 @@ fn feed(
     let read_bytes = Rc::new(std::cell::Cell::new(0u64));
     let bytes = read_bytes.clone();
     let batch_size = args.batch_size.max(1);
-    let mut lines = input::lines(input.reader);
+    let mut records = input::documents(input.reader, prefer, markup)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let batches = std::iter::from_fn(move || {
         let mut docs = Vec::new();
         let mut infos = Vec::new();
         while docs.len() < batch_size {
-            let Some(next) = lines.next() else { break };
-            let (n, line) = match next {
-                Ok(l) => l,
+            let Some(next) = records.next() else { break };
+            let input::Parsed {
+                number: n,
+                bytes: size,
+                line: parsed,
+            } = match next {
+                Ok(p) => p,
                 Err(e) => return Some(Err(anyhow!("cannot read {}: {e}", path.display()))),
             };
-            let parsed = input::parse_line(&line, prefer, markup);
-            bytes.set(bytes.get() + line.len() as u64);
+            bytes.set(bytes.get() + size);
             match parsed.doc {
                 Ok(d) => {
                     let text = keep_text.then(|| sent_text(&d)).flatten();
