@@ -291,6 +291,36 @@ mod tests {
         assert!(it.next().is_none());
     }
 
+    proptest::proptest! {
+        /// Whatever a crawl file holds, reading it ends (documents, bad
+        /// records, or an error) and never panics.
+        #[test]
+        fn any_bytes_are_read_without_a_panic(
+            head in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            block in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            length_slack in -5i64..5,
+            chunked in proptest::prelude::any::<bool>(),
+        ) {
+            let mut http = if chunked {
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n".to_vec()
+            } else {
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=".to_vec()
+            };
+            http.extend_from_slice(&head);
+            http.extend_from_slice(&block);
+            let mut warc = record("response", "https://a.example/", &http);
+            // A wrong Content-Length, as a truncated or hand-edited file has.
+            let declared = format!("Content-Length: {}", http.len());
+            let wrong = format!("Content-Length: {}", (http.len() as i64 + length_slack).max(0));
+            let text = String::from_utf8_lossy(&warc).replacen(&declared, &wrong, 1).into_bytes();
+            if length_slack != 0 { warc = text; }
+            warc.extend_from_slice(&head);
+            for parsed in documents(Box::new(std::io::Cursor::new(warc))).take(10) {
+                let _ = parsed.map(|p| p.line.doc.map(|d| d.id));
+            }
+        }
+    }
+
     #[test]
     fn charset_is_read_from_header_or_meta() {
         assert_eq!(
