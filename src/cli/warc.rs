@@ -1,7 +1,12 @@
 //! WARC input: the crawl files of Heritrix, wget, browsertrix and Common
-//! Crawl. Each `response` record whose HTTP response is a 2xx HTML page is
-//! one document; requests, metadata, revisits, redirects and non-HTML
-//! payloads are passed over.
+//! Crawl. One document per
+//! - `response` record whose HTTP response is a 2xx HTML page (html);
+//! - `resource` record of an HTML page (html, as browsertrix stores pages);
+//! - `conversion` record of plain text (text: Common Crawl's WET files, the
+//!   text it extracted from each page, one line a block).
+//!
+//! Requests, metadata, revisits, redirects and other payloads are passed
+//! over.
 //!
 //! - `id` and `url` are the record's `WARC-Target-URI`, so that a later crawl
 //!   of a page replaces the earlier one, as a re-sent JSONL line does;
@@ -48,17 +53,28 @@ pub fn documents(reader: Box<dyn BufRead>) -> impl Iterator<Item = std::io::Resu
                 )));
             }
         };
-        if *record.warc_type() != RecordType::Response {
-            continue;
-        }
         let Some(url) = record.header(WarcHeader::TargetURI) else {
             continue;
         };
         let url = url.trim_matches(|c| c == '<' || c == '>').to_string();
         let bytes = record.content_length();
-        let line = match page(record.body()) {
+        let content_type = record
+            .header(WarcHeader::ContentType)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let body = match record.warc_type() {
+            RecordType::Response => page(record.body()).map(|p| p.map(Body::Html)),
+            RecordType::Resource if content_type.contains("html") => {
+                Ok(Some(Body::Html(decode(record.body(), &content_type))))
+            }
+            RecordType::Conversion if content_type.starts_with("text/plain") => {
+                Ok(Some(Body::Text(decode(record.body(), &content_type))))
+            }
+            _ => Ok(None),
+        };
+        let line = match body {
             Ok(None) => continue,
-            Ok(Some(html)) => Line {
+            Ok(Some(body)) => Line {
                 id: Some(url.clone()),
                 doc: record
                     .header(WarcHeader::Date)
@@ -69,7 +85,7 @@ pub fn documents(reader: Box<dyn BufRead>) -> impl Iterator<Item = std::io::Resu
                         source: String::new(),
                         url,
                         published_at,
-                        body: Body::Html(html),
+                        body,
                         markup: None,
                     })
                     .map_err(|e| format!("bad WARC-Date: {e}")),
@@ -192,7 +208,7 @@ mod tests {
         let mut r = format!(
             "WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-000000000001>\r\n\
              WARC-Date: 2024-05-01T12:00:00Z\r\nWARC-Target-URI: {uri}\r\n\
-             Content-Type: application/http; msgtype=response\r\nContent-Length: {}\r\n\r\n",
+             Content-Type: application/http; msgtype={kind}\r\nContent-Length: {}\r\n\r\n",
             block.len()
         )
         .into_bytes();
@@ -248,6 +264,37 @@ mod tests {
             Some(parse_rfc3339("2024-05-01T12:00:00Z").unwrap())
         );
         assert_eq!(html_of(doc), "<p>Story été</p>");
+    }
+
+    #[test]
+    fn browsertrix_resources_and_common_crawl_wet_text_are_documents() {
+        let resource = String::from_utf8(record(
+            "resource",
+            "https://b.example/p",
+            b"<p>Kept page</p>",
+        ))
+        .unwrap()
+        .replace(
+            "application/http; msgtype=resource",
+            "text/html; charset=utf-8",
+        );
+        let wet = String::from_utf8(record(
+            "conversion",
+            "https://c.example/q",
+            b"Title\nFirst block.\nSecond block.",
+        ))
+        .unwrap()
+        .replace("application/http; msgtype=conversion", "text/plain");
+        let image = String::from_utf8(record("resource", "https://b.example/i.png", b"xx"))
+            .unwrap()
+            .replace("application/http; msgtype=resource", "image/png");
+        let got = docs([resource, image, wet].concat().into_bytes());
+        assert_eq!(got.len(), 2);
+        assert_eq!(html_of(&got[0].1), "<p>Kept page</p>");
+        match &got[1].1.as_ref().unwrap().body {
+            Body::Text(t) => assert_eq!(t, "Title\nFirst block.\nSecond block."),
+            other => panic!("not text: {other:?}"),
+        }
     }
 
     #[test]
