@@ -138,11 +138,7 @@ class Client:
     def __init__(self, target: str = "127.0.0.1:50051", *, timeout: Optional[float] = 30.0,
                  compression: Optional[grpc.Compression] = None, max_message_bytes: int = 64 << 20,
                  credentials: Optional[grpc.ChannelCredentials] = None):
-        target = target.removeprefix("http://")
-        options = [("grpc.max_receive_message_length", max_message_bytes),
-                   ("grpc.max_send_message_length", max_message_bytes)]
-        self._channel = (grpc.secure_channel(target, credentials, options, compression) if credentials
-                         else grpc.insecure_channel(target, options, compression))
+        self._channel = _open(grpc, target, compression, max_message_bytes, credentials)
         self._stub = pb_grpc.ChaffStub(self._channel)
         self.timeout = timeout
 
@@ -201,11 +197,7 @@ class Client:
             for resp in self._stub.AnalyzeStream(requests()):
                 batch = sent.get()
                 window.release()
-                for doc, result in zip(batch, resp.results):
-                    if result.HasField("labels"):
-                        yield to_dict(result.labels, _sent_text(doc))
-                    else:
-                        yield ChaffError(_status(result.error.code), result.error.message, result.id)
+                yield from _results(batch, resp)
         except grpc.RpcError as e:
             raise ChaffError(e.code(), e.details() or "") from None
         if error:
@@ -226,22 +218,50 @@ class Client:
         """Clusters, largest first, every page followed."""
         token = ""
         while True:
-            resp = self._call(self._stub.ListClusters, pb.ListClustersRequest(
-                source=source, label=_LABEL_VALUES[label] if label else pb.LABEL_UNSPECIFIED,
-                min_documents=min_documents, page_size=page_size, page_token=token))
-            for c in resp.clusters:
-                yield {"id": c.id, "representative": c.representative, "documents": c.documents,
-                       "sources": c.sources, "label": _LABELS.get(c.label, "unspecified"),
-                       "per_source": {p.source: p.documents for p in c.per_source},
-                       "first_seen": _occurrence(c.first_seen) if c.HasField("first_seen") else None}
+            resp = self._call(self._stub.ListClusters,
+                              _clusters_request(source, label, min_documents, page_size, token))
+            yield from map(_cluster, resp.clusters)
             token = resp.next_page_token
             if not token:
                 return
 
     def stats(self) -> dict:
-        resp = self._call(self._stub.Stats, pb.StatsRequest())
-        return {f.name: v for f, v in resp.ListFields()} | {
-            "documents": resp.documents, "segments": resp.segments, "clusters": resp.clusters}
+        return _stats(self._call(self._stub.Stats, pb.StatsRequest()))
+
+
+def _open(channels: Any, target: str, compression: Optional[grpc.Compression], max_message_bytes: int,
+          credentials: Optional[grpc.ChannelCredentials]):
+    """A channel from `grpc` or `grpc.aio` (they take the same arguments)."""
+    target = target.removeprefix("http://")
+    options = [("grpc.max_receive_message_length", max_message_bytes),
+               ("grpc.max_send_message_length", max_message_bytes)]
+    if credentials:
+        return channels.secure_channel(target, credentials, options, compression)
+    return channels.insecure_channel(target, options, compression)
+
+
+def _results(batch: list, resp: pb.AnalyzeStreamResponse) -> list:
+    """A stream response's results, paired with the batch's document dicts."""
+    return [to_dict(r.labels, _sent_text(d)) if r.HasField("labels")
+            else ChaffError(_status(r.error.code), r.error.message, r.id)
+            for d, r in zip(batch, resp.results)]
+
+
+def _clusters_request(source: str, label: Optional[str], min_documents: int, page_size: int,
+                      token: str) -> pb.ListClustersRequest:
+    return pb.ListClustersRequest(source=source, label=_LABEL_VALUES[label] if label else pb.LABEL_UNSPECIFIED,
+                                  min_documents=min_documents, page_size=page_size, page_token=token)
+
+
+def _cluster(c: pb.Cluster) -> dict:
+    return {"id": c.id, "representative": c.representative, "documents": c.documents, "sources": c.sources,
+            "label": _LABELS.get(c.label, "unspecified"), "per_source": {p.source: p.documents for p in c.per_source},
+            "first_seen": _occurrence(c.first_seen) if c.HasField("first_seen") else None}
+
+
+def _stats(resp: pb.StatsResponse) -> dict:
+    """Every field, zeros included."""
+    return {f.name: getattr(resp, f.name) for f in resp.DESCRIPTOR.fields}
 
 
 def _status(code: int) -> grpc.StatusCode:

@@ -3,6 +3,7 @@
 CHAFF_BIN names the binary (default: target/debug/chaff, else
 target/release/chaff, of this checkout).
 """
+import asyncio
 import os
 import pathlib
 import subprocess
@@ -13,6 +14,7 @@ import grpc
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from chaff_client import ChaffError, Client  # noqa: E402
+from chaff_client.aio import AsyncClient  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
@@ -25,6 +27,16 @@ STORIES = [
     "Repairs to the river bridge finished two weeks early, the county engineer said on Monday morning.",
     "Farmers across the valley warn that a dry spring will cut this summer's harvest by a third.",
     "The ferry operator will raise fares by five percent from July to pay for two new boats.",
+]
+
+# Stories of another outlet: the tests share one server, and a story two
+# outlets both carry would be syndicated.
+OTHER_STORIES = [
+    "A new cycle lane along the harbour road opens next month after two years of planning and protest.",
+    "The school board approved a longer lunch break for younger pupils starting in the autumn term.",
+    "Volunteers planted four hundred oak saplings on the hillside burned in last summer's fire.",
+    "The museum will show a collection of maritime maps that has not left its vault since 1952.",
+    "Night buses will run every twenty minutes on weekends from the central station to the suburbs.",
 ]
 
 
@@ -47,7 +59,8 @@ class ClientTest(unittest.TestCase):
         if not line.startswith("listening on "):
             cls.server.kill()
             raise RuntimeError(f"server did not start: {line!r}")
-        cls.client = Client(line.split()[-1], timeout=10)
+        cls.address = line.split()[-1]
+        cls.client = Client(cls.address, timeout=10)
 
     @classmethod
     def tearDownClass(cls):
@@ -55,9 +68,9 @@ class ClientTest(unittest.TestCase):
         cls.server.terminate()
         cls.server.wait(timeout=20)
 
-    def doc(self, i, source="ledger.example"):
+    def doc(self, i, source="ledger.example", stories=STORIES):
         return {"id": f"{source}/{i}", "source": source, "url": f"https://{source}/{i}",
-                "published_at": f"2025-05-0{i + 1}T09:00:00Z", "text": "\n\n".join([STORIES[i]] + APPEAL)}
+                "published_at": f"2025-05-0{i + 1}T09:00:00Z", "text": "\n\n".join([stories[i]] + APPEAL)}
 
     def test_a_streamed_outlet_has_its_appeal_labelled_boilerplate(self):
         results = list(self.client.analyze_stream((self.doc(i) for i in range(4)), batch_size=3))
@@ -113,6 +126,35 @@ class ClientTest(unittest.TestCase):
             self.client.analyze({"id": "two", "text": "a", "html": "<p>b</p>"})
         with self.assertRaises(ValueError):
             self.client.analyze({"id": "naive", "text": "a", "published_at": "2025-01-01T00:00:00"})
+
+    def test_the_asyncio_client_streams_an_async_iterable_and_reports_refusals(self):
+        async def docs():
+            for i in range(4):
+                yield self.doc(i, source="async.example", stories=OTHER_STORIES)
+            yield {"id": "async.example/bad", "source": "async.example", "text": ""}
+
+        async def run():
+            async with AsyncClient(self.address, timeout=10) as chaff:
+                results = [r async for r in chaff.analyze_stream(docs(), batch_size=2, in_flight=1)]
+                one = await chaff.analyze({"id": "async.example/9", "source": "async.example",
+                                           "text": "\n\n".join([OTHER_STORIES[4]] + APPEAL)}, dry_run=True)
+                stored = await chaff.get_document("async.example/0")
+                boiler = [c async for c in chaff.clusters(source="async.example", label="boilerplate")]
+                stats = await chaff.stats()
+                with self.assertRaises(ChaffError) as e:
+                    await chaff.get_document("async.example/missing")
+                return results, one, stored, boiler, stats, e.exception
+
+        results, one, stored, boiler, stats, missing = asyncio.run(run())
+        self.assertEqual(len(results), 5)
+        self.assertEqual([s["label"] for s in results[3]["segments"]], ["editorial", "boilerplate", "boilerplate"])
+        self.assertIsInstance(results[4], ChaffError)
+        self.assertEqual(results[4].code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual([s["label"] for s in one["segments"]], ["editorial", "boilerplate", "boilerplate"])
+        self.assertEqual([s["label"] for s in stored["segments"]], ["editorial", "boilerplate", "boilerplate"])
+        self.assertEqual({c["representative"] for c in boiler}, set(APPEAL))
+        self.assertGreaterEqual(stats["documents"], 4)
+        self.assertEqual(missing.code, grpc.StatusCode.NOT_FOUND)
 
     def test_a_server_that_is_gone_is_an_error_not_a_hang(self):
         with Client("127.0.0.1:1", timeout=2) as gone:
