@@ -4,6 +4,10 @@
 # Also checks that the committed generated modules match proto/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# The tests run from their own folder: a relative CHAFF_BIN is made absolute.
+if [ -n "${CHAFF_BIN:-}" ] && [ "${CHAFF_BIN#/}" = "$CHAFF_BIN" ]; then
+  export CHAFF_BIN="$PWD/$CHAFF_BIN"
+fi
 venv="${CHAFF_PY_VENV:-${TMPDIR:-/tmp}/chaff-client-venv}"
 if [ ! -x "$venv/bin/python" ]; then
   if ! python3 -m venv "$venv" 2>/dev/null; then
