@@ -597,10 +597,17 @@ fn a_warc_crawl_is_labelled_like_the_same_pages_sent_as_html() {
         "2025-06-03T09:00:02Z",
         b"HTTP/1.1 301 Moved Permanently\r\nLocation: /2\r\n\r\n",
     ));
+    // A page chaff cannot decode: reported with its record number and url.
+    warc.extend(warc_record(
+        "response",
+        "https://www.valleycourier.example/brotli",
+        "2025-06-03T09:00:03Z",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: br\r\n\r\n\x1b\x03",
+    ));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crawl.warc.gz");
     std::fs::write(&path, warc).unwrap();
-    let (out, _) = ok(&[
+    let (out, err) = ok(&[
         "label",
         "--input",
         path.to_str().unwrap(),
@@ -609,8 +616,16 @@ fn a_warc_crawl_is_labelled_like_the_same_pages_sent_as_html() {
         "--final",
         "--with-text",
         "--ephemeral",
+        "--skip-bad",
     ]);
-    let docs = jsonl(&out);
+    assert!(
+        err.contains("skipped record 9: unsupported content encoding \"br\""),
+        "{err}"
+    );
+    let mut docs = jsonl(&out);
+    let refused = docs.pop().unwrap();
+    assert_eq!(refused["id"], "https://www.valleycourier.example/brotli");
+    assert!(refused["error"].as_str().unwrap().contains("br"));
     assert_eq!(docs.len(), 3, "{out}");
     for (i, d) in docs.iter().enumerate() {
         let url = format!("https://www.valleycourier.example/{i}");

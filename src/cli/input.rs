@@ -166,6 +166,8 @@ impl<R: Read> Read for Counting<R> {
 pub struct Parsed {
     /// The line number (JSONL) or record number (WARC), 1-based.
     pub number: usize,
+    /// What `number` counts: "line" or "record".
+    pub unit: &'static str,
     pub bytes: u64,
     pub line: Line,
 }
@@ -182,6 +184,7 @@ pub fn documents(
     Ok(Box::new(lines(reader).map(move |l| {
         l.map(|(number, line)| Parsed {
             number,
+            unit: "line",
             bytes: line.len() as u64,
             line: parse_line(&line, prefer, markup),
         })

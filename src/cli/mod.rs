@@ -320,6 +320,8 @@ struct FeedTotals {
 /// What the reader knows about each line sent in a batch.
 struct LineInfo {
     number: usize,
+    /// What `number` counts ("line", "record").
+    unit: &'static str,
     id: Option<String>,
     /// Set when the line was refused before it reached the engine.
     error: Option<String>,
@@ -357,6 +359,7 @@ fn feed(
             let Some(next) = records.next() else { break };
             let input::Parsed {
                 number: n,
+                unit,
                 bytes: size,
                 line: parsed,
             } = match next {
@@ -370,6 +373,7 @@ fn feed(
                     docs.push(d);
                     infos.push(LineInfo {
                         number: n,
+                        unit,
                         id: parsed.id,
                         error: None,
                         text,
@@ -379,11 +383,14 @@ fn feed(
                 // reported, and labelled, in input order.
                 Err(e) if skip_bad => infos.push(LineInfo {
                     number: n,
+                    unit,
                     id: parsed.id,
                     error: Some(e),
                     text: None,
                 }),
-                Err(e) => return Some(Err(anyhow!("line {n}: {e} (use --skip-bad to carry on)"))),
+                Err(e) => {
+                    return Some(Err(anyhow!("{unit} {n}: {e} (use --skip-bad to carry on)")))
+                }
             }
         }
         if infos.is_empty() {
@@ -415,13 +422,14 @@ fn feed(
                 Err(e) => {
                     if !skip_bad {
                         bail!(
-                            "line {} (id {:?}): {e} (use --skip-bad to carry on)",
+                            "{} {} (id {:?}): {e} (use --skip-bad to carry on)",
+                            info.unit,
                             info.number,
                             info.id.as_deref().unwrap_or("")
                         );
                     }
                     totals.bad += 1;
-                    progress.suspend(|| eprintln!("skipped line {}: {e}", info.number));
+                    progress.suspend(|| eprintln!("skipped {} {}: {e}", info.unit, info.number));
                 }
             }
             on_line(info, outcome.as_ref().map_err(String::as_str))?;

@@ -97,6 +97,7 @@ pub fn documents(reader: Box<dyn BufRead>) -> impl Iterator<Item = std::io::Resu
         };
         return Some(Ok(Parsed {
             number,
+            unit: "record",
             bytes,
             line,
         }));
