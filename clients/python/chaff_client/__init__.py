@@ -173,24 +173,18 @@ class Client:
         failed call (the server gone, a deadline) raises ChaffError."""
         mode = pb.MODE_DRY_RUN if dry_run else pb.MODE_INGEST
         window = threading.BoundedSemaphore(max(1, in_flight))
-        sent: "queue.Queue[Optional[list]]" = queue.Queue()
+        sent: "queue.Queue[list]" = queue.Queue()
         error: list = []
 
         def requests():
-            it = iter(documents)
             try:
-                while True:
-                    batch = list(itertools.islice(it, max(1, batch_size)))
-                    if not batch:
-                        break
+                for batch in _chunks(documents, batch_size):
                     msgs = [to_document(d) for d in batch]
                     window.acquire()
                     sent.put(batch)
                     yield pb.AnalyzeStreamRequest(documents=msgs, mode=mode)
             except Exception as e:  # a bad document dict: end the stream, raise it to the caller
                 error.append(e)
-            finally:
-                sent.put(None)
 
         try:
             # No deadline for the stream as a whole: a firehose runs for as long as it has input.
@@ -227,6 +221,13 @@ class Client:
 
     def stats(self) -> dict:
         return _stats(self._call(self._stub.Stats, pb.StatsRequest()))
+
+
+def _chunks(documents: Iterable[dict], size: int) -> Iterator[list]:
+    """Batches of at most `size` (at least 1) documents, in order."""
+    it = iter(documents)
+    while batch := list(itertools.islice(it, max(1, size))):
+        yield batch
 
 
 def _open(channels: Any, target: str, compression: Optional[grpc.Compression], max_message_bytes: int,

@@ -10,12 +10,11 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from typing import Any, AsyncIterable, AsyncIterator, Iterable, Optional, Union
 
 import grpc
 
-from . import ChaffError, _cluster, _open, _clusters_request, _results, _sent_text, _stats, to_dict, to_document
+from . import ChaffError, _chunks, _cluster, _open, _clusters_request, _results, _sent_text, _stats, to_dict, to_document
 from . import chaff_pb2 as pb
 from . import chaff_pb2_grpc as pb_grpc
 
@@ -33,8 +32,7 @@ async def _batches(documents: Union[Iterable[dict], AsyncIterable[dict]], size: 
         if batch:
             yield batch
         return
-    it = iter(documents)  # type: ignore[arg-type]
-    while batch := list(itertools.islice(it, size)):
+    for batch in _chunks(documents, size):  # type: ignore[arg-type]
         yield batch
 
 
