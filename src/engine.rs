@@ -131,10 +131,22 @@ struct Analysis {
     spans: Vec<Span>,
     fingerprints: Vec<Fingerprint>,
     layout: Vec<layout::Flags>,
-    /// Quantized page priors (`structure::quantize`).
+    /// Quantized page priors (`structure::quantize`); 0 where no model
+    /// reads them (a document of one segment).
     priors: Vec<i16>,
+    /// Every segment's page features, with [`Depth::Evidence`] only.
     features: Vec<structure::Features>,
     patterns: DocPatterns,
+}
+
+/// How much of the page analysis is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// What labels read.
+    Labels,
+    /// Every segment's page features and prior as well, for fitting the
+    /// model ([`Engine::page_evidence`]).
+    Evidence,
 }
 
 /// One segment's page features (see [`Engine::page_evidence`]).
@@ -461,7 +473,7 @@ impl Engine {
     /// segment model sees it (for fitting the model on labelled data); no
     /// state is read or changed.
     pub fn page_evidence(&self, doc: Document) -> Result<Vec<PageEvidence>> {
-        let a = self.analyze(doc, time::now())?;
+        let a = Engine::analyze_with(&self.config.limits, doc, time::now(), Depth::Evidence)?;
         Ok(a.spans
             .iter()
             .zip(&a.layout)
@@ -747,7 +759,9 @@ impl Engine {
             return docs.into_iter().map(|d| self.analyze(d, now)).collect();
         };
         let limits = self.config.limits;
-        pool.map(docs, move |d| Engine::analyze_with(&limits, d, now))
+        pool.map(docs, move |d| {
+            Engine::analyze_with(&limits, d, now, Depth::Labels)
+        })
     }
 
     fn bulk_pool(&self) -> Option<&BulkPool> {
@@ -766,11 +780,12 @@ impl Engine {
     }
 
     fn analyze(&self, doc: Document, now: Micros) -> Result<Analysis> {
-        Engine::analyze_with(&self.config.limits, doc, now)
+        Engine::analyze_with(&self.config.limits, doc, now, Depth::Labels)
     }
 
-    /// The lock-free steps: validate, segment, normalise, fingerprint.
-    fn analyze_with(limits: &Limits, doc: Document, now: Micros) -> Result<Analysis> {
+    /// The lock-free steps: validate, segment, normalise, fingerprint, and
+    /// what the page alone shows.
+    fn analyze_with(limits: &Limits, doc: Document, now: Micros, depth: Depth) -> Result<Analysis> {
         let doc = doc.prepare(limits, now)?;
         let spans = match &doc.paragraph_spans {
             Some(p) => split_paragraphs(&doc.text, p),
@@ -817,11 +832,18 @@ impl Engine {
             })
             .collect();
         let patterns = pattern::analyze(shapes.iter().map(|s| (s.text, s.tokens, s.layout)));
-        let page = structure::page_features(&shapes, html.as_ref());
+        // The page model informs only the final model, which a document of
+        // one segment never consults (`Signals::lone`): such a document
+        // needs the page's flags alone, unless its evidence is asked for.
+        let (flags, features) = if spans.len() == 1 && depth == Depth::Labels {
+            (structure::page_flags(&shapes, html.as_ref()), Vec::new())
+        } else {
+            let page = structure::page_features(&shapes, html.as_ref());
+            (page.flags, page.features)
+        };
         drop(shapes);
-        let features = page.features;
         let mut layout = layout;
-        for (l, f) in layout.iter_mut().zip(&page.flags) {
+        for (l, f) in layout.iter_mut().zip(&flags) {
             *l |= f;
         }
         // Blocks chaff cut from html: a page that renders one twice says
@@ -829,10 +851,18 @@ impl Engine {
         if doc.from_html {
             layout::mark_repeats_in_page(&mut layout, fingerprints.iter().map(|f| f.exact));
         }
-        let priors = features
-            .iter()
-            .map(|f| structure::quantize(structure::prior(f)))
-            .collect();
+        let priors = if features.is_empty() {
+            vec![0; spans.len()]
+        } else {
+            features
+                .iter()
+                .map(|f| structure::quantize(structure::prior(f)))
+                .collect()
+        };
+        let features = match depth {
+            Depth::Labels => Vec::new(),
+            Depth::Evidence => features,
+        };
         Ok(Analysis {
             doc,
             spans,

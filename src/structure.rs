@@ -88,10 +88,9 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
         .filter(|&i| segments[i].layout & layout::IN_MAIN != 0)
         .collect();
     let (first_main, last_main) = (main.first().copied(), main.last().copied());
-    let contexts = html.map(|e| align(segments, e));
-    let title = html.map_or_else(HashSet::default, |e| words(&e.title).collect());
+    let markup = Markup::of(segments, html);
     let copies = copies_on_page(segments);
-    let mut flags = vec![0; n];
+    let flags: Vec<layout::Flags> = (0..n).map(|i| markup.flags(i, &segments[i])).collect();
     let features = segments
         .iter()
         .enumerate()
@@ -120,27 +119,20 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
             f[13] = shape.titlecase_share;
             f[14] = shape.separators as u8 as f32;
             f[15] = shape.legal as u8 as f32;
-            if matches_title(s.text, &title) {
-                f[TITLE] = 1.0;
-                flags[i] |= layout::TITLE;
-            }
+            f[TITLE] = (flags[i] & layout::TITLE != 0) as u8 as f32;
             f[DUPLICATE] = (copies[i] > 1) as u8 as f32;
             f[MAIN_DISTANCE] = match (first_main, last_main) {
                 (Some(a), _) if i < a => ((a - i) as f32).ln_1p(),
                 (_, Some(b)) if i > b => ((i - b) as f32).ln_1p(),
                 _ => 0.0,
             };
-            if let Some(ctx) = contexts.as_ref().and_then(|c| c[i]) {
+            if let Some(ctx) = markup.context(i) {
                 let density = if ctx.chars == 0 {
                     0.0
                 } else {
                     ctx.link_chars as f32 / ctx.chars as f32
                 };
                 f[HAS_MARKUP] = 1.0;
-                flags[i] |= layout::MARKUP;
-                if ctx.comment {
-                    flags[i] |= layout::COMMENT;
-                }
                 f[17] = density;
                 f[18] = (density >= 0.9) as u8 as f32;
                 f[19] = ctx.in_top as u8 as f32;
@@ -155,6 +147,54 @@ pub fn page_features(segments: &[SegmentShape<'_>], html: Option<&Extracted>) ->
         })
         .collect();
     Page { features, flags }
+}
+
+/// The flags alone ([`Page::flags`]), for a page whose segments no model
+/// reads: a document of one segment is labelled by its repeats, and the
+/// flags are what the rules read of its page (its title, its markup, a
+/// comment section).
+pub fn page_flags(segments: &[SegmentShape<'_>], html: Option<&Extracted>) -> Vec<layout::Flags> {
+    let markup = Markup::of(segments, html);
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| markup.flags(i, s))
+        .collect()
+}
+
+/// What the page's markup says of each segment: the block it was found
+/// in, and the page's title.
+struct Markup {
+    contexts: Option<Vec<Option<BlockContext>>>,
+    title: HashSet<String>,
+}
+
+impl Markup {
+    fn of(segments: &[SegmentShape<'_>], html: Option<&Extracted>) -> Markup {
+        Markup {
+            contexts: html.map(|e| align(segments, e)),
+            title: html.map_or_else(HashSet::default, |e| words(&e.title).collect()),
+        }
+    }
+
+    fn context(&self, i: usize) -> Option<BlockContext> {
+        self.contexts.as_ref().and_then(|c| c[i])
+    }
+
+    /// [`layout::TITLE`], [`layout::MARKUP`] and [`layout::COMMENT`].
+    fn flags(&self, i: usize, s: &SegmentShape<'_>) -> layout::Flags {
+        let mut flags = 0;
+        if matches_title(s.text, &self.title) {
+            flags |= layout::TITLE;
+        }
+        if let Some(ctx) = self.context(i) {
+            flags |= layout::MARKUP;
+            if ctx.comment {
+                flags |= layout::COMMENT;
+            }
+        }
+        flags
+    }
 }
 
 /// Lower-cased words (runs of letters and digits) of a text.
@@ -193,20 +233,45 @@ pub fn matches_title(text: &str, title: &HashSet<String>) -> bool {
 
 /// How many segments of the page carry each segment's text (whitespace and
 /// case aside): menus and calls to action recur within one page, prose does
-/// not.
+/// not. Texts are compared by a hash of that form, built in one buffer.
 fn copies_on_page(segments: &[SegmentShape<'_>]) -> Vec<u32> {
-    let key = |t: &str| {
-        t.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    };
-    let keys: Vec<String> = segments.iter().map(|s| key(s.text)).collect();
-    let mut count: HashMap<&str, u32> = HashMap::default();
-    for k in &keys {
+    if segments.len() < 2 {
+        return vec![1; segments.len()];
+    }
+    let mut buf = String::new();
+    let keys: Vec<u64> = segments
+        .iter()
+        .map(|s| {
+            squashed_lower(s.text, &mut buf);
+            xxhash_rust::xxh3::xxh3_64(buf.as_bytes())
+        })
+        .collect();
+    let mut count: HashMap<u64, u32> = HashMap::default();
+    count.reserve(keys.len());
+    for &k in &keys {
         *count.entry(k).or_default() += 1;
     }
-    keys.iter().map(|k| count[k.as_str()]).collect()
+    keys.iter().map(|k| count[k]).collect()
+}
+
+/// `text`'s words joined by single spaces, lower-cased, into `out`.
+fn squashed_lower(text: &str, out: &mut String) {
+    out.clear();
+    if text.is_ascii() {
+        // `split_whitespace` as below: it also splits at a vertical tab,
+        // which ASCII whitespace does not include.
+        for w in text.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(w.bytes().map(|b| b.to_ascii_lowercase() as char));
+        }
+        return;
+    }
+    // Unicode lower-casing depends on context (a final sigma), so the
+    // joined text is lower-cased whole.
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    out.push_str(&joined.to_lowercase());
 }
 
 /// The page prior of one segment: log-odds of template text.
@@ -431,6 +496,18 @@ mod tests {
         #[test]
         fn shapes_agree_on_ascii_text(t in "[\\x00-\\x7f]{0,80}") {
             proptest::prop_assert!(same(&text_shape(&t), &reference_shape(&t)));
+        }
+
+        /// The in-page copy key is the form first written: words joined
+        /// by one space, lower-cased.
+        #[test]
+        fn the_copy_key_is_the_squashed_lower_text(
+            t in "[a-zA-Z0-9 \\t\\n\\x0b\\x0c\\r,.\u{a0}\u{3a3}\u{3c3}\u{c9}\u{130}\u{6771}]{0,60}"
+        ) {
+            let mut out = String::new();
+            squashed_lower(&t, &mut out);
+            let reference = t.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+            proptest::prop_assert_eq!(out, reference);
         }
     }
 
