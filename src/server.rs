@@ -30,7 +30,10 @@ pub fn status(e: &Error) -> Status {
         Error::InvalidArgument(_) => Code::InvalidArgument,
         Error::LimitExceeded(_) | Error::Overloaded(_) => Code::ResourceExhausted,
         Error::NotFound(_) => Code::NotFound,
-        Error::Store(crate::store::StoreError::Corrupt { .. }) => Code::DataLoss,
+        Error::Store(
+            crate::store::StoreError::Corrupt { .. }
+            | crate::store::StoreError::CorruptJournal { .. },
+        ) => Code::DataLoss,
         Error::Store(_) | Error::Unavailable(_) => Code::Unavailable,
     };
     Status::new(code, e.to_string())

@@ -34,9 +34,15 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const STORE_ID: &str = "store_id";
 /// Commits that changed documents, bumped in each group commit.
 const GENERATION: &str = "generation";
-/// Ids put or deleted, by (generation, ordinal in the commit). Trimmed up
-/// to a snapshot's generation once that snapshot is durable.
-const JOURNAL: TableDefinition<(u64, u32), &str> = TableDefinition::new("journal");
+/// The ids each commit put or deleted, in order, by generation: one row a
+/// commit ([`encode_ids`]). Trimmed up to a snapshot's generation once that
+/// snapshot is durable.
+const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("commits");
+/// The journal as releases before [`JOURNAL`] wrote it, a row per id
+/// (an insert and a removal per document cost a sixth of an ingest's
+/// instructions). Dropped on open: the commits it held are then missing
+/// from the journal, so the next open that needs them replays the store.
+const ROW_JOURNAL: TableDefinition<(u64, u32), &str> = TableDefinition::new("journal");
 
 /// Page cache of a durable store unless configured (redb's own default is
 /// 1 GiB, which would count against every deployment's memory).
@@ -59,6 +65,8 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("corrupt journal row of commit {generation}")]
+    CorruptJournal { generation: u64 },
     #[error("the store is closed")]
     Closed,
 }
@@ -217,6 +225,7 @@ impl Store {
                     meta.insert(STORE_ID, new_store_id()).map_err(engine_err)?;
                 }
             }
+            txn.delete_table(ROW_JOURNAL).map_err(engine_err)?;
             if journal {
                 txn.open_table(JOURNAL).map_err(engine_err)?;
             } else {
@@ -329,16 +338,17 @@ impl Store {
         };
         let mut expected = generation + 1;
         let mut ids = Vec::new();
-        for row in journal.range((generation + 1, 0)..).map_err(engine_err)? {
+        for row in journal.range(generation + 1..).map_err(engine_err)? {
             let (k, v) = row.map_err(engine_err)?;
-            let (g, _) = k.value();
-            if g == expected {
-                expected += 1;
-            } else if g + 1 != expected {
+            if k.value() != expected {
                 // A commit with nothing journalled.
                 return Ok(None);
             }
-            ids.push(v.value().to_string());
+            expected += 1;
+            let row = decode_ids(v.value()).ok_or(StoreError::CorruptJournal {
+                generation: k.value(),
+            })?;
+            ids.extend(row.into_iter().map(str::to_string));
         }
         if expected != current + 1 {
             return Ok(None);
@@ -361,16 +371,14 @@ impl Store {
         let txn = begin_write(&self.db, self.quick_repair).map_err(engine_err)?;
         let trimmed = {
             let mut journal = txn.open_table(JOURNAL).map_err(engine_err)?;
-            let keys: Vec<(u64, u32)> = journal
-                .range(..=(generation, u32::MAX))
-                .map_err(engine_err)?
-                .map(|row| row.map(|(k, _)| k.value()))
-                .collect::<Result<_, _>>()
+            let mut trimmed = 0;
+            journal
+                .retain_in(..=generation, |_, ids| {
+                    trimmed += decode_ids(ids).map_or(0, |ids| ids.len());
+                    false
+                })
                 .map_err(engine_err)?;
-            for k in &keys {
-                journal.remove(k).map_err(engine_err)?;
-            }
-            keys.len()
+            trimmed
         };
         txn.commit().map_err(engine_err)?;
         Ok(trimmed)
@@ -431,6 +439,25 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Appends an id to a commit's journal row: its length as a varint, then
+/// its bytes.
+fn encode_id(id: &str, out: &mut Vec<u8>) {
+    prost::encoding::encode_varint(id.len() as u64, out);
+    out.extend_from_slice(id.as_bytes());
+}
+
+/// The ids of a journal row; `None` when it is cut short or not UTF-8.
+fn decode_ids(mut row: &[u8]) -> Option<Vec<&str>> {
+    let mut ids = Vec::new();
+    while !row.is_empty() {
+        let len = usize::try_from(prost::encoding::decode_varint(&mut row).ok()?).ok()?;
+        let id = row.get(..len)?;
+        ids.push(std::str::from_utf8(id).ok()?);
+        row = &row[len..];
+    }
+    Some(ids)
 }
 
 /// Unpredictable enough to tell two stores apart; not a secret.
@@ -502,10 +529,9 @@ fn commit(db: &Database, group: &[Job], journal: bool, quick_repair: bool) -> Re
             let generation = meta.get(GENERATION)?.map_or(0, |v| v.value()) + 1;
             meta.insert(GENERATION, generation)?;
             let mut table = txn.open_table(DOCUMENTS)?;
-            let mut journal = journal.then(|| txn.open_table(JOURNAL)).transpose()?;
+            let mut journalled = Vec::new();
             let mut buf = Vec::new();
-            let writes = group.iter().flat_map(|job| &job.writes);
-            for (ordinal, w) in writes.enumerate() {
+            for w in group.iter().flat_map(|job| &job.writes) {
                 let id = match w {
                     Write::Put(doc) => {
                         buf.clear();
@@ -518,9 +544,13 @@ fn commit(db: &Database, group: &[Job], journal: bool, quick_repair: bool) -> Re
                         id.as_str()
                     }
                 };
-                if let Some(journal) = journal.as_mut() {
-                    journal.insert((generation, ordinal as u32), id)?;
+                if journal {
+                    encode_id(id, &mut journalled);
                 }
+            }
+            if journal {
+                txn.open_table(JOURNAL)?
+                    .insert(generation, journalled.as_slice())?;
             }
         }
         txn.commit()?;
@@ -604,6 +634,42 @@ mod tests {
         assert_eq!(store.trim_journal(after_first).unwrap(), 2);
         assert_eq!(since(0), None, "trimmed commits are missing");
         assert_eq!(since(after_first), Some(vec!["a".into(), "c".into()]));
+    }
+
+    #[test]
+    fn a_journal_of_rows_per_id_is_dropped_and_leaves_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(Some(dir.path())).unwrap();
+            commit(&store, vec![put("a", 1)]);
+            // What an earlier release wrote beside the commit: a row per id.
+            let txn = store.db.begin_write().unwrap();
+            txn.open_table(ROW_JOURNAL)
+                .unwrap()
+                .insert((1, 0), "a")
+                .unwrap();
+            txn.open_table(JOURNAL).unwrap().remove(1).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(Some(dir.path())).unwrap();
+        let txn = store.db.begin_read().unwrap();
+        assert!(matches!(
+            txn.open_table(ROW_JOURNAL),
+            Err(redb::TableError::TableDoesNotExist(_))
+        ));
+        assert_eq!(store.written_since(0).unwrap(), None);
+        assert_eq!(store.written_since(1).unwrap(), Some(vec![]));
+    }
+
+    #[test]
+    fn a_journal_row_round_trips_its_ids() {
+        let mut row = Vec::new();
+        for id in ["a", "", "ünïcode id", &"x".repeat(300)] {
+            encode_id(id, &mut row);
+        }
+        let ids = decode_ids(&row).unwrap();
+        assert_eq!(ids, ["a", "", "ünïcode id", &"x".repeat(300)]);
+        assert_eq!(decode_ids(&row[..row.len() - 1]), None);
     }
 
     #[test]
