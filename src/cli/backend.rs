@@ -29,13 +29,43 @@ pub struct Target {
     /// running the engine in-process.
     #[arg(long, env = "CHAFF_SERVER")]
     pub server: Option<String>,
-    /// Largest gRPC message sent or accepted by the client, bytes.
-    #[arg(long = "client-max-message-bytes", env = "CHAFF_CLIENT_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
-    pub max_message_bytes: usize,
+    #[command(flatten)]
+    pub client: ClientArgs,
     #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// How the client talks to a server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Largest gRPC message sent or accepted by the client, bytes.
+    #[arg(long = "client-max-message-bytes", env = "CHAFF_CLIENT_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
+    /// Compression of requests of 32 KiB and more (stream batches, large
+    /// pages) and of the answers the server may send back: `none` spends no
+    /// CPU on it (loopback, a fast network); `zstd` or `gzip` trade CPU on
+    /// both sides for bandwidth on a slow link.
+    #[arg(long, env = "CHAFF_COMPRESSION", value_enum, default_value_t = Compression::None)]
+    pub compression: Compression,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    fn encoding(self) -> Option<CompressionEncoding> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some(CompressionEncoding::Gzip),
+            Compression::Zstd => Some(CompressionEncoding::Zstd),
+        }
+    }
 }
 
 /// Per-document outcome of a batch: labels, or why the document was refused.
@@ -67,7 +97,7 @@ impl Backend {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                let clients = clients(&rt, url, t.max_message_bytes)?;
+                let clients = clients(&rt, url, &t.client)?;
                 Ok(Backend::Remote {
                     clients: Box::new(clients),
                     rt: Box::new(rt),
@@ -235,12 +265,13 @@ impl Backend {
     }
 }
 
-/// Clients of the server over one connection. Requests of at least
-/// [`COMPRESS_FROM_BYTES`] (the streams' batches, a large page) go
-/// zstd-compressed, smaller ones plain, as the server does with its
-/// answers: tonic makes a zstd context for every message, which on both
-/// sides costs more than it saves on a few kilobytes. Answers are accepted
-/// either way.
+/// Clients of the server over one connection. With compression on,
+/// requests of at least [`COMPRESS_FROM_BYTES`] (the streams' batches, a
+/// large page) go compressed, smaller ones plain, as the server does with
+/// its answers: tonic makes a compression context for every message, which
+/// on both sides costs more than it saves on a few kilobytes. Compression is
+/// off by default: on a 2-core machine, zstd took 40% of the load
+/// generator's CPU for a stream over loopback (README, Measured).
 #[derive(Clone)]
 pub struct Clients {
     pub plain: ChaffClient<Channel>,
@@ -259,7 +290,7 @@ impl Clients {
 }
 
 /// Clients of the server at `url`, their connection driven by `rt`.
-pub fn clients(rt: &Runtime, url: &str, max_message_bytes: usize) -> anyhow::Result<Clients> {
+pub fn clients(rt: &Runtime, url: &str, args: &ClientArgs) -> anyhow::Result<Clients> {
     let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
         .with_context(|| {
             format!("--server {url:?} is not a valid address (e.g. http://127.0.0.1:50051)")
@@ -268,13 +299,18 @@ pub fn clients(rt: &Runtime, url: &str, max_message_bytes: usize) -> anyhow::Res
     let channel = rt
         .block_on(endpoint.connect())
         .with_context(|| format!("cannot connect to chaff server at {url}"))?;
-    let plain = ChaffClient::new(channel)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max_message_bytes)
-        .max_encoding_message_size(max_message_bytes);
+    let mut plain = ChaffClient::new(channel)
+        .max_decoding_message_size(args.max_message_bytes)
+        .max_encoding_message_size(args.max_message_bytes);
+    let Some(encoding) = args.compression.encoding() else {
+        return Ok(Clients {
+            compressed: plain.clone(),
+            plain,
+        });
+    };
+    plain = plain.accept_compressed(encoding);
     Ok(Clients {
-        compressed: plain.clone().send_compressed(CompressionEncoding::Zstd),
+        compressed: plain.clone().send_compressed(encoding),
         plain,
     })
 }

@@ -120,7 +120,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         (false, _) => None,
         (true, Some(url)) => Some(Probe::connect(
             url,
-            a.target.max_message_bytes,
+            &a.target.client,
             &a.file,
             &a.unary,
         )?),

@@ -74,7 +74,7 @@ pub struct Probe {
 impl Probe {
     pub fn connect(
         url: &str,
-        max_message_bytes: usize,
+        client: &super::backend::ClientArgs,
         corpus: &Path,
         a: &UnaryArgs,
     ) -> anyhow::Result<Probe> {
@@ -91,7 +91,7 @@ impl Probe {
             .worker_threads(1)
             .enable_all()
             .build()?;
-        let clients = super::backend::clients(&rt, url, max_message_bytes)?;
+        let clients = super::backend::clients(&rt, url, client)?;
         Ok(Probe {
             rt,
             clients,
