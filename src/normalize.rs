@@ -33,38 +33,78 @@ impl Normalized {
 pub fn normalize(input: &str, out: &mut Normalized) {
     out.text.clear();
     out.tokens.clear();
-    if input.is_ascii() {
-        normalize_ascii(input.as_bytes(), out);
-        return;
+    if input.is_ascii() || is_nfkc_quick(input.chars()) == IsNormalized::Yes {
+        tokenize(input, out);
+    } else {
+        let nfkc: String = input.nfkc().collect();
+        tokenize(&nfkc, out);
     }
+}
+
+/// Writes the tokens of NFKC text. One pass by byte, as most text is
+/// ASCII (and even non-English text is mostly ASCII spaces, digits and
+/// punctuation): runs of ASCII letters are copied and runs of digits
+/// skipped at once, and only a non-ASCII character goes through the
+/// Unicode tables. Gives exactly what the character-by-character
+/// reference (`tests::feed`) gives.
+fn tokenize(text: &str, out: &mut Normalized) {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    out.text.reserve(n + 1);
     let mut w = Writer {
         out,
         start: None,
         in_number: false,
     };
-    if is_nfkc_quick(input.chars()) == IsNormalized::Yes {
-        feed(input.chars(), &mut w);
-    } else {
-        feed(input.nfkc(), &mut w);
-    }
-    w.end_token();
-}
-
-fn feed(chars: impl Iterator<Item = char>, w: &mut Writer<'_>) {
-    let mut chars = chars.peekable();
-    while let Some(c) = chars.next() {
+    let mut i = 0;
+    while i < n {
+        let b = bytes[i];
+        if b.is_ascii_alphabetic() {
+            w.begin();
+            w.in_number = false;
+            // SAFETY: ASCII letters keep the text UTF-8.
+            let text = unsafe { w.out.text.as_mut_vec() };
+            // Room for the rest of the input, so that the run is written
+            // without a capacity check per byte.
+            text.reserve(n - i);
+            let mut len = text.len();
+            let dst = text.as_mut_ptr();
+            while i < n && bytes[i].is_ascii_alphabetic() {
+                // SAFETY: at most `n - i` bytes are written past the
+                // length, and `n - i` were reserved.
+                unsafe { dst.add(len).write(bytes[i] | 0x20) };
+                len += 1;
+                i += 1;
+            }
+            // SAFETY: the bytes up to `len` were written above.
+            unsafe { text.set_len(len) };
+            continue;
+        }
+        if b.is_ascii_digit() {
+            w.digit();
+            while i < n && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            continue;
+        }
+        // The character at `i` (of `len` bytes) and the one after it.
+        let (c, len) = if b.is_ascii() {
+            (char::from(b), 1)
+        } else {
+            let c = text[i..]
+                .chars()
+                .next()
+                .expect("a character at a char boundary");
+            (c, c.len_utf8())
+        };
+        let next = || text[i + len..].chars().next();
         if c.is_ascii() {
-            if c.is_ascii_digit() {
-                w.digit();
-            } else if c.is_ascii_alphabetic() {
-                w.letter(c.to_ascii_lowercase());
-            } else if w.in_number
+            if w.in_number
                 && matches!(c, '.' | ',' | ':' | '/')
-                && chars.peek().is_some_and(|n| n.is_ascii_digit())
+                && next().is_some_and(|n| n.is_ascii_digit())
             {
                 // Inner separator of a number: 1,234.5 and 12:30 stay one token.
-            } else if c == '\'' && w.start.is_some() && chars.peek().is_some_and(|&n| joins_word(n))
-            {
+            } else if c == '\'' && w.start.is_some() && next().is_some_and(joins_word) {
                 // Apostrophe inside a word: "don't" -> "dont".
             } else {
                 w.end_token();
@@ -81,80 +121,14 @@ fn feed(chars: impl Iterator<Item = char>, w: &mut Writer<'_>) {
                     w.letter(l);
                 }
             }
-        } else if c == '\u{2019}'
-            && w.start.is_some()
-            && chars.peek().is_some_and(|&n| joins_word(n))
-        {
+        } else if c == '\u{2019}' && w.start.is_some() && next().is_some_and(joins_word) {
             // Typographic apostrophe inside a word.
         } else {
             w.end_token();
         }
+        i += len;
     }
-}
-
-/// [`feed`] for ASCII text, by byte, then the last token ended: most
-/// text is ASCII, and this runs for every segment. Gives exactly what
-/// `feed(text.chars())` gives, copying runs of letters and skipping runs
-/// of digits at once rather than char by char through the [`Writer`].
-fn normalize_ascii(bytes: &[u8], out: &mut Normalized) {
-    // SAFETY: only ASCII bytes are pushed, so `text` stays UTF-8.
-    let text = unsafe { out.text.as_mut_vec() };
-    text.reserve(bytes.len() + 1);
-    let tokens = &mut out.tokens;
-    // Start of the token being written, if one is.
-    let mut start: Option<usize> = None;
-    let mut in_number = false;
-    let begin = |text: &mut Vec<u8>, start: &mut Option<usize>| {
-        if start.is_none() {
-            if !text.is_empty() {
-                text.push(b' ');
-            }
-            *start = Some(text.len());
-        }
-    };
-    let n = bytes.len();
-    let mut i = 0;
-    while i < n {
-        let b = bytes[i];
-        if b.is_ascii_alphabetic() {
-            begin(text, &mut start);
-            in_number = false;
-            while i < n && bytes[i].is_ascii_alphabetic() {
-                text.push(bytes[i].to_ascii_lowercase());
-                i += 1;
-            }
-            continue;
-        }
-        if b.is_ascii_digit() {
-            begin(text, &mut start);
-            if !in_number {
-                text.push(b'0');
-                in_number = true;
-            }
-            while i < n && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            continue;
-        }
-        let next = bytes.get(i + 1).copied();
-        if in_number
-            && matches!(b, b'.' | b',' | b':' | b'/')
-            && next.is_some_and(|n| n.is_ascii_digit())
-        {
-            // Inner separator of a number: 1,234.5 and 12:30 stay one token.
-        } else if b == b'\'' && start.is_some() && next.is_some_and(|n| n.is_ascii_alphabetic()) {
-            // Apostrophe inside a word (`joins_word` on ASCII: a letter).
-        } else {
-            if let Some(s) = start.take() {
-                tokens.push((s as u32, text.len() as u32));
-            }
-            in_number = false;
-        }
-        i += 1;
-    }
-    if let Some(s) = start {
-        tokens.push((s as u32, text.len() as u32));
-    }
+    w.end_token();
 }
 
 struct Writer<'a> {
@@ -277,6 +251,61 @@ mod tests {
         assert_eq!(norm("مرحبا بالعالم").1.len(), 2);
     }
 
+    /// The tokenizer as first written, character by character: the
+    /// reference the byte loop is checked against.
+    fn feed(chars: impl Iterator<Item = char>, w: &mut Writer<'_>) {
+        let mut chars = chars.peekable();
+        while let Some(c) = chars.next() {
+            if c.is_ascii() {
+                if c.is_ascii_digit() {
+                    w.digit();
+                } else if c.is_ascii_alphabetic() {
+                    w.letter(c.to_ascii_lowercase());
+                } else if w.in_number
+                    && matches!(c, '.' | ',' | ':' | '/')
+                    && chars.peek().is_some_and(|n| n.is_ascii_digit())
+                {
+                } else if c == '\''
+                    && w.start.is_some()
+                    && chars.peek().is_some_and(|&n| joins_word(n))
+                {
+                } else {
+                    w.end_token();
+                }
+            } else if c.is_numeric() {
+                w.digit();
+            } else if c.is_alphabetic() || is_mark(c) {
+                if is_unspaced_script(c) {
+                    w.end_token();
+                    w.letter(c);
+                    w.end_token();
+                } else {
+                    for l in c.to_lowercase() {
+                        w.letter(l);
+                    }
+                }
+            } else if c == '\u{2019}'
+                && w.start.is_some()
+                && chars.peek().is_some_and(|&n| joins_word(n))
+            {
+            } else {
+                w.end_token();
+            }
+        }
+    }
+
+    fn by_reference(s: &str) -> Normalized {
+        let mut out = Normalized::default();
+        let mut w = Writer {
+            out: &mut out,
+            start: None,
+            in_number: false,
+        };
+        feed(s.chars(), &mut w);
+        w.end_token();
+        out
+    }
+
     proptest! {
         #[test]
         fn tokens_tile_the_text(s in "\\PC{0,120}") {
@@ -287,18 +316,16 @@ mod tests {
             prop_assert!(joined.iter().all(|t| !t.is_empty() && !t.contains(' ')));
         }
 
-        /// The byte path for ASCII gives what the character path gives,
-        /// on any ASCII and on text dense in numbers and apostrophes.
+        /// The byte loop gives what the character-by-character reference
+        /// gives, on any text, on ASCII, and on text dense in what its
+        /// rules look at (numbers, apostrophes, marks, unspaced scripts).
         #[test]
-        fn ascii_path_is_the_char_path(
-            s in "[\\x00-\\x7f]{0,120}|[aZ09 .,:/'!-]{0,60}"
+        fn the_byte_loop_is_the_reference(
+            s in "\\PC{0,120}|[\\x00-\\x7f]{0,120}|[aZ09 .,:/'!\u{2019}\u{e9}\u{301}\u{660}\u{6771}\u{e01}\u{3a3}-]{0,60}"
         ) {
             let mut a = Normalized::default();
-            normalize_ascii(s.as_bytes(), &mut a);
-            let mut b = Normalized::default();
-            let mut w = Writer { out: &mut b, start: None, in_number: false };
-            feed(s.chars(), &mut w);
-            w.end_token();
+            tokenize(&s, &mut a);
+            let b = by_reference(&s);
             prop_assert_eq!(a.text, b.text);
             prop_assert_eq!(a.tokens, b.tokens);
         }

@@ -118,12 +118,7 @@ fn percentiles(mut v: Vec<Duration>) -> Percentiles {
 pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let mut probe = match (a.unary.unary_rate > 0.0, &a.target.server) {
         (false, _) => None,
-        (true, Some(url)) => Some(Probe::connect(
-            url,
-            &a.target.client,
-            &a.file,
-            &a.unary,
-        )?),
+        (true, Some(url)) => Some(Probe::connect(url, &a.target.client, &a.file, &a.unary)?),
         (true, None) => bail!("--unary-rate measures a server's unary calls: add --server URL"),
     };
     let alone = match &mut probe {
