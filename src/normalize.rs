@@ -261,16 +261,16 @@ mod tests {
                     w.digit();
                 } else if c.is_ascii_alphabetic() {
                     w.letter(c.to_ascii_lowercase());
-                } else if w.in_number
-                    && matches!(c, '.' | ',' | ':' | '/')
-                    && chars.peek().is_some_and(|n| n.is_ascii_digit())
-                {
-                } else if c == '\''
-                    && w.start.is_some()
-                    && chars.peek().is_some_and(|&n| joins_word(n))
-                {
                 } else {
-                    w.end_token();
+                    let separator = w.in_number
+                        && matches!(c, '.' | ',' | ':' | '/')
+                        && chars.peek().is_some_and(|n| n.is_ascii_digit());
+                    let apostrophe = c == '\''
+                        && w.start.is_some()
+                        && chars.peek().is_some_and(|&n| joins_word(n));
+                    if !separator && !apostrophe {
+                        w.end_token();
+                    }
                 }
             } else if c.is_numeric() {
                 w.digit();
@@ -284,11 +284,10 @@ mod tests {
                         w.letter(l);
                     }
                 }
-            } else if c == '\u{2019}'
+            } else if !(c == '\u{2019}'
                 && w.start.is_some()
-                && chars.peek().is_some_and(|&n| joins_word(n))
+                && chars.peek().is_some_and(|&n| joins_word(n)))
             {
-            } else {
                 w.end_token();
             }
         }
