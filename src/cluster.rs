@@ -385,6 +385,23 @@ impl Clusters {
         self.live
     }
 
+    /// Heap bytes: the slots and each larger cluster's member lists.
+    pub fn heap_bytes(&self) -> usize {
+        let many: usize = self
+            .slots
+            .iter()
+            .map(|c| match &c.0 {
+                Repr::Many(m) => {
+                    std::mem::size_of::<Many>()
+                        + m.members.capacity() * std::mem::size_of::<(Member, u32)>()
+                        + m.per_source.capacity() * std::mem::size_of::<(SourceIdx, u32)>()
+                }
+                _ => 0,
+            })
+            .sum();
+        self.slots.capacity() * std::mem::size_of::<Cluster>() + many
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (ClusterId, &Cluster)> {
         self.slots
             .iter()

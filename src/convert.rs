@@ -7,7 +7,7 @@ use crate::classify::{Label, MatchKind};
 use crate::document::{Body, Document};
 use crate::error::{Error, Result};
 use crate::labels::{
-    ClusterInfo, DocumentLabels, Occurrence, SegmentLabel, SourceCount, Stats, Summary,
+    ClusterInfo, DocumentLabels, MemoryUse, Occurrence, SegmentLabel, SourceCount, Stats, Summary,
 };
 use crate::proto::v1 as pb;
 use crate::time::{self, Micros};
@@ -250,6 +250,14 @@ pub fn stats_to_pb(s: Stats) -> pb::StatsResponse {
         restore_ms: s.restore_ms,
         restore_replayed: s.restore_replayed,
         store_repaired: s.store_repaired,
+        memory: Some(pb::MemoryUse {
+            index: s.memory.index,
+            documents: s.memory.documents,
+            document_ids: s.memory.document_ids,
+            clusters: s.memory.clusters,
+            patterns: s.memory.patterns,
+            sources: s.memory.sources,
+        }),
     }
 }
 
@@ -267,5 +275,13 @@ pub fn stats_from_pb(s: pb::StatsResponse) -> Stats {
         restore_ms: s.restore_ms,
         restore_replayed: s.restore_replayed,
         store_repaired: s.store_repaired,
+        memory: s.memory.map_or_else(MemoryUse::default, |m| MemoryUse {
+            index: m.index,
+            documents: m.documents,
+            document_ids: m.document_ids,
+            clusters: m.clusters,
+            patterns: m.patterns,
+            sources: m.sources,
+        }),
     }
 }

@@ -48,6 +48,11 @@ impl DocIds {
         self.table.len()
     }
 
+    /// Heap bytes of the table (a handle and a control byte a bucket).
+    pub fn heap_bytes(&self) -> usize {
+        self.table.capacity() * (std::mem::size_of::<DocIdx>() + 1)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }

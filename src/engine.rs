@@ -29,8 +29,8 @@ use crate::fingerprint::{
 };
 use crate::index::{SegmentIndex, SketchIndex, MAX_BUCKET};
 use crate::labels::{
-    ClusterInfo, ClusterPage, ClusterQuery, DocumentLabels, Occurrence, SegmentLabel, SourceCount,
-    Stats, Summary,
+    ClusterInfo, ClusterPage, ClusterQuery, DocumentLabels, MemoryUse, Occurrence, SegmentLabel,
+    SourceCount, Stats, Summary,
 };
 use crate::layout;
 use crate::normalize::{normalize, Normalized};
@@ -628,6 +628,7 @@ impl Engine {
             restore_ms: self.restored.elapsed_ms,
             restore_replayed: self.restored.replayed,
             store_repaired: self.restored.store_repaired,
+            memory: state.memory(),
         }
     }
 
@@ -971,6 +972,31 @@ impl State {
             seq: 0,
             segments: 0,
             patterns: Patterns::default(),
+        }
+    }
+
+    /// Where the state's heap goes (see [`MemoryUse`]).
+    fn memory(&self) -> MemoryUse {
+        let records: usize = self
+            .docs
+            .iter()
+            .flatten()
+            .map(|d| d.id.len() + d.url.len() + std::mem::size_of_val(&*d.segments))
+            .sum();
+        let sources: usize = self.sources.iter().map(String::capacity).sum::<usize>()
+            + self.sources.capacity() * std::mem::size_of::<String>()
+            + self.source_ids.capacity() * (std::mem::size_of::<(String, SourceIdx)>() + 1)
+            + self.source_ids.keys().map(String::capacity).sum::<usize>()
+            + self.source_docs.capacity() * std::mem::size_of::<u64>();
+        let index = self.index.as_sketch().map_or(0, SketchIndex::heap_bytes);
+        MemoryUse {
+            index: index as u64,
+            documents: (self.docs.capacity() * std::mem::size_of::<Option<DocRecord>>() + records)
+                as u64,
+            document_ids: self.ids.heap_bytes() as u64,
+            clusters: self.clusters.heap_bytes() as u64,
+            patterns: self.patterns.heap_bytes() as u64,
+            sources: sources as u64,
         }
     }
 

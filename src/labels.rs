@@ -175,4 +175,34 @@ pub struct Stats {
     pub restore_replayed: u64,
     /// The store was not closed cleanly and walked its file to repair it.
     pub store_repaired: bool,
+    /// Where the in-memory state's heap goes.
+    pub memory: MemoryUse,
+}
+
+/// Heap bytes of the in-memory state by structure, estimated from the
+/// capacities of its arrays and tables (the allocator's own overhead and
+/// rounding not counted): what an operator reads to see what grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct MemoryUse {
+    /// Fingerprint slots and lookup tables.
+    pub index: u64,
+    /// Per-document records: ids, urls, segment records.
+    pub documents: u64,
+    /// The id -> document table.
+    pub document_ids: u64,
+    pub clusters: u64,
+    /// Source patterns: line heads, headlines, figures.
+    pub patterns: u64,
+    pub sources: u64,
+}
+
+impl MemoryUse {
+    pub fn total(&self) -> u64 {
+        self.index
+            + self.documents
+            + self.document_ids
+            + self.clusters
+            + self.patterns
+            + self.sources
+    }
 }

@@ -271,7 +271,33 @@ pub struct Patterns {
     docs: Vec<Option<DocEntry>>,
 }
 
+/// Bytes of a hash table's buckets (one control byte each).
+fn table_bytes<K, V, S>(map: &std::collections::HashMap<K, V, S>) -> usize {
+    map.capacity() * (std::mem::size_of::<(K, V)>() + 1)
+}
+
 impl Patterns {
+    /// Heap bytes of the tables and per-document entries.
+    pub fn heap_bytes(&self) -> usize {
+        let headlines: usize = self
+            .headlines
+            .values()
+            .map(|v| v.capacity() * std::mem::size_of::<Headline>())
+            .sum();
+        let docs: usize = self
+            .docs
+            .iter()
+            .flatten()
+            .map(|d| std::mem::size_of_val(&*d.patterns.segments))
+            .sum();
+        table_bytes(&self.heads)
+            + table_bytes(&self.headlines)
+            + headlines
+            + table_bytes(&self.numbers)
+            + self.docs.capacity() * std::mem::size_of::<Option<DocEntry>>()
+            + docs
+    }
+
     /// Records an indexed document: `clusters` has the cluster of every
     /// segment, by ordinal.
     pub fn add(&mut self, me: &Member, mut patterns: DocPatterns, clusters: &[ClusterId]) {

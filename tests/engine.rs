@@ -131,6 +131,12 @@ fn reopening_a_data_directory_restores_identical_labels_and_clusters() {
     let s = e.stats();
     assert_eq!((s.documents, s.segments, s.clusters), stats_before);
     assert_eq!(stats_before.0, 5);
+    let m = s.memory;
+    assert!(m.index > 0 && m.documents > 0 && m.document_ids > 0 && m.clusters > 0);
+    assert_eq!(
+        m.total(),
+        m.index + m.documents + m.document_ids + m.clusters + m.patterns + m.sources
+    );
     let appeal_cluster = before[1].segments[1].cluster;
     let c = e.cluster(appeal_cluster).unwrap();
     assert_eq!((c.documents, c.label), (5, Label::Boilerplate));
@@ -458,4 +464,36 @@ fn a_block_an_html_page_renders_twice_is_labelled_once() {
         "{:?}",
         sent.segments
     );
+}
+
+#[test]
+fn the_memory_report_grows_with_the_state_and_a_takedown_frees_its_records() {
+    let e = Engine::ephemeral(EngineConfig::default()).unwrap();
+    let ingest = |range: std::ops::Range<u64>| {
+        for i in range {
+            e.ingest(text_doc(
+                &format!("m{i}"),
+                "memory.example",
+                i as i64,
+                &format!("{}\n\n{}", line(i, 24), line(i + 10_000, 12)),
+            ))
+            .unwrap();
+        }
+    };
+    ingest(0..50);
+    let small = e.stats().memory;
+    ingest(50..2_000);
+    let large = e.stats().memory;
+    assert!(large.index > small.index, "{small:?} -> {large:?}");
+    assert!(large.documents > small.documents, "{small:?} -> {large:?}");
+    assert!(large.clusters > small.clusters, "{small:?} -> {large:?}");
+    assert!(
+        large.document_ids > small.document_ids,
+        "{small:?} -> {large:?}"
+    );
+    for i in 0..1_000 {
+        e.delete(&format!("m{i}")).unwrap();
+    }
+    let after = e.stats().memory;
+    assert!(after.documents < large.documents, "{large:?} -> {after:?}");
 }

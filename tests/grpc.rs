@@ -377,9 +377,18 @@ async fn dry_run_labels_without_changing_the_index() {
         .unwrap();
     assert_eq!(labels(&r), OWN_TEXT_THEN_APPEAL.to_vec());
     let after = c.stats(pb::StatsRequest {}).await.unwrap().into_inner();
-    let counts =
-        |s: &pb::StatsResponse| (s.documents, s.segments, s.clusters, s.indexed_fingerprints);
+    let counts = |s: &pb::StatsResponse| {
+        (
+            s.documents,
+            s.segments,
+            s.clusters,
+            s.indexed_fingerprints,
+            s.memory.clone().unwrap_or_default(),
+        )
+    };
     assert_eq!(counts(&before), counts(&after));
+    let memory = after.memory.unwrap();
+    assert!(memory.index > 0 && memory.documents > 0 && memory.clusters > 0);
     let err = c
         .get_document(pb::GetDocumentRequest {
             id: "probe".into(),

@@ -104,15 +104,24 @@ pub fn clusters(list: &[ClusterInfo]) -> String {
 }
 
 pub fn stats(s: &Stats) -> String {
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let m = &s.memory;
     format!(
-        "documents             {}\nsegments              {}\nclusters              {}\nboilerplate clusters  {}\nsources               {}\nindexed fingerprints  {}\nresident memory       {:.1} MiB\ndurable               {}\nrestored from         {} in {:.2}s ({} documents re-applied)\nstore repaired        {}\n",
+        "documents             {}\nsegments              {}\nclusters              {}\nboilerplate clusters  {}\nsources               {}\nindexed fingerprints  {}\nresident memory       {:.1} MiB\nstate heap            {:.1} MiB: index {:.1}, documents {:.1}, ids {:.1}, clusters {:.1}, patterns {:.1}, sources {:.1}\ndurable               {}\nrestored from         {} in {:.2}s ({} documents re-applied)\nstore repaired        {}\n",
         s.documents,
         s.segments,
         s.clusters,
         s.boilerplate_clusters,
         s.sources,
         s.indexed_fingerprints,
-        s.resident_bytes as f64 / (1 << 20) as f64,
+        mib(s.resident_bytes),
+        mib(m.total()),
+        mib(m.index),
+        mib(m.documents),
+        mib(m.document_ids),
+        mib(m.clusters),
+        mib(m.patterns),
+        mib(m.sources),
         s.durable,
         s.restored_from,
         s.restore_ms as f64 / 1000.0,

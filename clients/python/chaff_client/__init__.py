@@ -261,8 +261,11 @@ def _cluster(c: pb.Cluster) -> dict:
 
 
 def _stats(resp: pb.StatsResponse) -> dict:
-    """Every field, zeros included."""
-    return {f.name: getattr(resp, f.name) for f in resp.DESCRIPTOR.fields}
+    """Every field, zeros included; `memory` as a dict of its own."""
+    def plain(message) -> dict:
+        return {f.name: (plain(getattr(message, f.name)) if f.message_type is not None else getattr(message, f.name))
+                for f in message.DESCRIPTOR.fields}
+    return plain(resp)
 
 
 def _status(code: int) -> grpc.StatusCode:

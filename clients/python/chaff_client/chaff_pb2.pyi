@@ -284,7 +284,7 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ("documents", "segments", "clusters", "sources", "boilerplate_clusters", "indexed_fingerprints", "resident_bytes", "durable", "restored_from", "restore_ms", "restore_replayed", "store_repaired")
+    __slots__ = ("documents", "segments", "clusters", "sources", "boilerplate_clusters", "indexed_fingerprints", "resident_bytes", "durable", "restored_from", "restore_ms", "restore_replayed", "store_repaired", "memory")
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     CLUSTERS_FIELD_NUMBER: _ClassVar[int]
@@ -297,6 +297,7 @@ class StatsResponse(_message.Message):
     RESTORE_MS_FIELD_NUMBER: _ClassVar[int]
     RESTORE_REPLAYED_FIELD_NUMBER: _ClassVar[int]
     STORE_REPAIRED_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
     documents: int
     segments: int
     clusters: int
@@ -309,4 +310,21 @@ class StatsResponse(_message.Message):
     restore_ms: int
     restore_replayed: int
     store_repaired: bool
-    def __init__(self, documents: _Optional[int] = ..., segments: _Optional[int] = ..., clusters: _Optional[int] = ..., sources: _Optional[int] = ..., boilerplate_clusters: _Optional[int] = ..., indexed_fingerprints: _Optional[int] = ..., resident_bytes: _Optional[int] = ..., durable: _Optional[bool] = ..., restored_from: _Optional[str] = ..., restore_ms: _Optional[int] = ..., restore_replayed: _Optional[int] = ..., store_repaired: _Optional[bool] = ...) -> None: ...
+    memory: MemoryUse
+    def __init__(self, documents: _Optional[int] = ..., segments: _Optional[int] = ..., clusters: _Optional[int] = ..., sources: _Optional[int] = ..., boilerplate_clusters: _Optional[int] = ..., indexed_fingerprints: _Optional[int] = ..., resident_bytes: _Optional[int] = ..., durable: _Optional[bool] = ..., restored_from: _Optional[str] = ..., restore_ms: _Optional[int] = ..., restore_replayed: _Optional[int] = ..., store_repaired: _Optional[bool] = ..., memory: _Optional[_Union[MemoryUse, _Mapping]] = ...) -> None: ...
+
+class MemoryUse(_message.Message):
+    __slots__ = ("index", "documents", "document_ids", "clusters", "patterns", "sources")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    documents: int
+    document_ids: int
+    clusters: int
+    patterns: int
+    sources: int
+    def __init__(self, index: _Optional[int] = ..., documents: _Optional[int] = ..., document_ids: _Optional[int] = ..., clusters: _Optional[int] = ..., patterns: _Optional[int] = ..., sources: _Optional[int] = ...) -> None: ...

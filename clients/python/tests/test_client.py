@@ -84,6 +84,7 @@ class ClientTest(unittest.TestCase):
         self.assertEqual([s["label"] for s in first["segments"]], ["editorial", "boilerplate", "boilerplate"])
         stats = self.client.stats()
         self.assertGreaterEqual(stats["documents"], 4)
+        self.assertGreater(stats["memory"]["index"], 0)
         boiler = list(self.client.clusters(source="ledger.example", label="boilerplate"))
         self.assertEqual({c["representative"] for c in boiler}, set(APPEAL))
 
