@@ -383,7 +383,7 @@ async fn dry_run_labels_without_changing_the_index() {
             s.segments,
             s.clusters,
             s.indexed_fingerprints,
-            s.memory.clone().unwrap_or_default(),
+            s.memory.unwrap_or_default(),
         )
     };
     assert_eq!(counts(&before), counts(&after));
