@@ -38,6 +38,10 @@ impl Member {
 /// once), so that case is stored inline without allocation; it is the bulk
 /// of the engine's per-paragraph memory. A second document moves the
 /// cluster to the general form, which stays general until it empties.
+///
+/// Membership is by document: a document's first segment in the cluster
+/// makes it a member, its later ones change nothing, and it leaves with
+/// all of them (documents leave whole: a takedown, or a replacement).
 #[derive(Debug, Clone, Default)]
 pub struct Cluster(Repr);
 
@@ -45,32 +49,24 @@ pub struct Cluster(Repr);
 enum Repr {
     #[default]
     Empty,
-    One {
-        member: Member,
-        /// Segments of that document in this cluster.
-        segments: u32,
-        /// Ordinal of the representative segment.
-        representative: u32,
-    },
+    One(Member),
     Many(Box<Many>),
 }
 
 #[derive(Debug, Clone)]
 struct Many {
-    /// (member, segments of that document in this cluster), sorted by
-    /// document: documents join in handle order, so adding is a push and
-    /// membership a binary search, however large a site's template cluster
-    /// grows.
-    members: Vec<(Member, u32)>,
+    /// Sorted by document: documents join in handle order, so adding is a
+    /// push and membership a binary search, however large a site's
+    /// template cluster grows.
+    members: Vec<Member>,
     /// Documents per source.
     per_source: Vec<(SourceIdx, u32)>,
-    earliest: Option<Member>,
-    /// The segment that stands for the cluster: (document, segment ordinal).
-    representative: Option<(DocIdx, u32)>,
+    /// Index in `members` of the earliest occurrence.
+    earliest: u32,
 }
 
-/// What classification sees of a cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a document's segment sees of its cluster.
+#[derive(Debug, Clone, Copy)]
 pub struct ClusterView {
     pub id: ClusterId,
     pub documents: u32,
@@ -84,14 +80,14 @@ impl Cluster {
     pub fn documents(&self) -> u32 {
         match &self.0 {
             Repr::Empty => 0,
-            Repr::One { .. } => 1,
+            Repr::One(_) => 1,
             Repr::Many(m) => m.members.len() as u32,
         }
     }
     pub fn sources(&self) -> u32 {
         match &self.0 {
             Repr::Empty => 0,
-            Repr::One { .. } => 1,
+            Repr::One(_) => 1,
             Repr::Many(m) => m.per_source.len() as u32,
         }
     }
@@ -101,26 +97,14 @@ impl Cluster {
     pub fn earliest(&self) -> Option<Member> {
         match &self.0 {
             Repr::Empty => None,
-            Repr::One { member, .. } => Some(*member),
-            Repr::Many(m) => m.earliest,
-        }
-    }
-    /// The segment that stands for the cluster: (document, segment ordinal).
-    pub fn representative(&self) -> Option<(DocIdx, u32)> {
-        match &self.0 {
-            Repr::Empty => None,
-            Repr::One {
-                member,
-                representative,
-                ..
-            } => Some((member.doc, *representative)),
-            Repr::Many(m) => m.representative,
+            Repr::One(member) => Some(*member),
+            Repr::Many(m) => Some(m.members[m.earliest as usize]),
         }
     }
     pub fn source_documents(&self, source: SourceIdx) -> u32 {
         match &self.0 {
             Repr::Empty => 0,
-            Repr::One { member, .. } => u32::from(member.source == source),
+            Repr::One(member) => u32::from(member.source == source),
             Repr::Many(m) => m
                 .per_source
                 .iter()
@@ -132,7 +116,7 @@ impl Cluster {
     pub fn per_source(&self) -> Vec<(SourceIdx, u32)> {
         let mut v = match &self.0 {
             Repr::Empty => Vec::new(),
-            Repr::One { member, .. } => vec![(member.source, 1)],
+            Repr::One(member) => vec![(member.source, 1)],
             Repr::Many(m) => m.per_source.clone(),
         };
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -144,96 +128,59 @@ impl Cluster {
             _ => self.documents(),
         }
     }
+    /// Members in document order: the first is the one that joined first
+    /// of those still there (its segment stands for the cluster).
     pub fn members(&self) -> impl Iterator<Item = &Member> {
         let (one, many) = match &self.0 {
             Repr::Empty => (None, &[][..]),
-            Repr::One { member, .. } => (Some(member), &[][..]),
+            Repr::One(member) => (Some(member), &[][..]),
             Repr::Many(m) => (None, &m.members[..]),
         };
-        one.into_iter().chain(many.iter().map(|(m, _)| m))
+        one.into_iter().chain(many.iter())
     }
     pub fn contains(&self, doc: DocIdx) -> bool {
         match &self.0 {
             Repr::Empty => false,
-            Repr::One { member, .. } => member.doc == doc,
+            Repr::One(member) => member.doc == doc,
             Repr::Many(m) => m.position(doc).is_ok(),
         }
     }
 
-    /// Adds one segment of `member`'s document.
-    pub fn add(&mut self, member: Member, segment: u32) {
+    /// Adds `member`'s document; a member already changes nothing.
+    pub fn add(&mut self, member: Member) {
         match &mut self.0 {
-            Repr::Empty => {
-                self.0 = Repr::One {
-                    member,
-                    segments: 1,
-                    representative: segment,
-                };
-            }
-            Repr::One {
-                member: m,
-                segments,
-                ..
-            } if m.doc == member.doc => *segments += 1,
-            Repr::One {
-                member: first,
-                segments,
-                representative,
-            } => {
+            Repr::Empty => self.0 = Repr::One(member),
+            Repr::One(m) if m.doc == member.doc => {}
+            Repr::One(first) => {
                 let mut many = Many {
                     members: Vec::with_capacity(2),
                     per_source: Vec::with_capacity(2),
-                    earliest: Some(*first),
-                    representative: Some((first.doc, *representative)),
+                    earliest: 0,
                 };
-                many.members.push((*first, *segments));
+                many.members.push(*first);
                 many.per_source.push((first.source, 1));
-                many.add(member, segment);
+                many.add(member);
                 self.0 = Repr::Many(Box::new(many));
             }
-            Repr::Many(m) => m.add(member, segment),
+            Repr::Many(m) => m.add(member),
         }
     }
 
-    /// Removes one segment of document `doc`. Returns true when the
-    /// representative went with it and the caller must pick another.
-    pub fn remove(&mut self, doc: DocIdx) -> bool {
+    /// Takes document `doc` out; one that is not a member changes nothing.
+    pub fn remove(&mut self, doc: DocIdx) {
         match &mut self.0 {
-            Repr::Empty => false,
-            Repr::One {
-                member, segments, ..
-            } => {
+            Repr::Empty => {}
+            Repr::One(member) => {
                 if member.doc == doc {
-                    *segments -= 1;
-                    if *segments == 0 {
-                        self.0 = Repr::Empty;
-                    }
+                    self.0 = Repr::Empty;
                 }
-                false
             }
             Repr::Many(m) => {
-                let needs_rep = m.remove(doc);
+                m.remove(doc);
                 if m.members.is_empty() {
                     self.0 = Repr::Empty;
                 }
-                needs_rep
             }
-        }
-    }
-
-    fn set_representative(&mut self, rep: (DocIdx, u32)) {
-        match &mut self.0 {
-            Repr::Empty => {}
-            Repr::One {
-                member,
-                representative,
-                ..
-            } => {
-                if member.doc == rep.0 {
-                    *representative = rep.1;
-                }
-            }
-            Repr::Many(m) => m.representative = Some(rep),
         }
     }
 
@@ -260,20 +207,17 @@ impl Many {
     fn position(&self, doc: DocIdx) -> Result<usize, usize> {
         // The newest document is the common case (its other segments).
         match self.members.last() {
-            Some((m, _)) if m.doc == doc => Ok(self.members.len() - 1),
-            Some((m, _)) if m.doc < doc => Err(self.members.len()),
-            _ => self.members.binary_search_by_key(&doc, |(m, _)| m.doc),
+            Some(m) if m.doc == doc => Ok(self.members.len() - 1),
+            Some(m) if m.doc < doc => Err(self.members.len()),
+            _ => self.members.binary_search_by_key(&doc, |m| m.doc),
         }
     }
 
-    fn add(&mut self, member: Member, segment: u32) {
-        match self.position(member.doc) {
-            Ok(i) => {
-                self.members[i].1 += 1;
-                return;
-            }
-            Err(i) => self.members.insert(i, (member, 1)),
-        }
+    fn add(&mut self, member: Member) {
+        let Err(i) = self.position(member.doc) else {
+            return;
+        };
+        self.members.insert(i, member);
         match self
             .per_source
             .iter_mut()
@@ -282,44 +226,35 @@ impl Many {
             Some((_, n)) => *n += 1,
             None => self.per_source.push((member.source, 1)),
         }
-        if self
-            .earliest
-            .is_none_or(|e| member.precedence() < e.precedence())
-        {
-            self.earliest = Some(member);
-        }
-        if self.representative.is_none() {
-            self.representative = Some((member.doc, segment));
-        }
+        let earliest = self.earliest as usize + usize::from(i <= self.earliest as usize);
+        self.earliest = if member.precedence() < self.members[earliest].precedence() {
+            i as u32
+        } else {
+            earliest as u32
+        };
     }
 
-    fn remove(&mut self, doc: DocIdx) -> bool {
+    fn remove(&mut self, doc: DocIdx) {
         let Ok(pos) = self.position(doc) else {
-            return false;
+            return;
         };
-        self.members[pos].1 -= 1;
-        if self.members[pos].1 > 0 {
-            return false;
-        }
-        let (gone, _) = self.members.remove(pos);
+        let gone = self.members.remove(pos);
         if let Some(p) = self.per_source.iter().position(|(s, _)| *s == gone.source) {
             self.per_source[p].1 -= 1;
             if self.per_source[p].1 == 0 {
                 self.per_source.swap_remove(p);
             }
         }
-        if self.earliest.is_some_and(|e| e.doc == doc) {
-            self.earliest = self
+        self.earliest = match (self.earliest as usize).cmp(&pos) {
+            std::cmp::Ordering::Less => self.earliest,
+            std::cmp::Ordering::Greater => self.earliest - 1,
+            std::cmp::Ordering::Equal => self
                 .members
                 .iter()
-                .map(|(m, _)| *m)
-                .min_by_key(|m| m.precedence());
-        }
-        if self.representative.is_some_and(|(d, _)| d == doc) {
-            self.representative = None;
-            return !self.members.is_empty();
-        }
-        false
+                .enumerate()
+                .min_by_key(|(_, m)| m.precedence())
+                .map_or(0, |(i, _)| i as u32),
+        };
     }
 }
 
@@ -332,6 +267,11 @@ pub struct Clusters {
 
 impl Clusters {
     pub fn create(&mut self) -> ClusterId {
+        if self.slots.len() == self.slots.capacity() {
+            // Grow by half rather than double, as the index does: the
+            // slots are a large share of the state.
+            self.slots.reserve_exact((self.slots.len() / 2).max(64));
+        }
         self.slots.push(Cluster::default());
         self.slots.len() as ClusterId
     }
@@ -347,36 +287,26 @@ impl Clusters {
         id.checked_sub(1).and_then(|i| self.slots.get(i as usize))
     }
 
-    pub fn add(&mut self, id: ClusterId, member: Member, segment: u32) {
+    pub fn add(&mut self, id: ClusterId, member: Member) {
         let c = &mut self.slots[id as usize - 1];
         if c.is_empty() {
             self.live += 1;
         }
-        c.add(member, segment);
+        c.add(member);
     }
 
     /// See [`Cluster::remove`].
-    pub fn remove(&mut self, id: ClusterId, doc: DocIdx) -> bool {
+    pub fn remove(&mut self, id: ClusterId, doc: DocIdx) {
         let Some(c) = id
             .checked_sub(1)
             .and_then(|i| self.slots.get_mut(i as usize))
         else {
-            return false;
+            return;
         };
         let was_live = !c.is_empty();
-        let needs_rep = c.remove(doc);
+        c.remove(doc);
         if was_live && c.is_empty() {
             self.live -= 1;
-        }
-        needs_rep
-    }
-
-    pub fn set_representative(&mut self, id: ClusterId, rep: (DocIdx, u32)) {
-        if let Some(c) = id
-            .checked_sub(1)
-            .and_then(|i| self.slots.get_mut(i as usize))
-        {
-            c.set_representative(rep);
         }
     }
 
@@ -393,7 +323,7 @@ impl Clusters {
             .map(|c| match &c.0 {
                 Repr::Many(m) => {
                     std::mem::size_of::<Many>()
-                        + m.members.capacity() * std::mem::size_of::<(Member, u32)>()
+                        + m.members.capacity() * std::mem::size_of::<Member>()
                         + m.per_source.capacity() * std::mem::size_of::<(SourceIdx, u32)>()
                 }
                 _ => 0,
@@ -434,28 +364,21 @@ const ONE: u8 = 1;
 const MANY: u8 = 2;
 
 impl Clusters {
-    /// Every cluster as it is (members, counts, earliest, representative).
+    /// Every cluster as it is (members, counts, earliest).
     pub fn save(&self, w: &mut Writer) -> io::Result<()> {
         w.length(self.slots.len())?;
         for c in &self.slots {
             match &c.0 {
                 Repr::Empty => w.put(EMPTY)?,
-                Repr::One {
-                    member,
-                    segments,
-                    representative,
-                } => {
+                Repr::One(member) => {
                     w.put(ONE)?;
                     member.save(w)?;
-                    w.put(*segments)?;
-                    w.put(*representative)?;
                 }
                 Repr::Many(m) => {
                     w.put(MANY)?;
                     w.length(m.members.len())?;
-                    for (member, n) in &m.members {
+                    for member in &m.members {
                         member.save(w)?;
-                        w.put(*n)?;
                     }
                     w.slice(
                         &m.per_source
@@ -463,21 +386,7 @@ impl Clusters {
                             .map(|&(s, n)| [s, n])
                             .collect::<Vec<_>>(),
                     )?;
-                    match &m.earliest {
-                        Some(e) => {
-                            w.put(1u8)?;
-                            e.save(w)?;
-                        }
-                        None => w.put(0u8)?,
-                    }
-                    match m.representative {
-                        Some((d, o)) => {
-                            w.put(1u8)?;
-                            w.put(d)?;
-                            w.put(o)?;
-                        }
-                        None => w.put(0u8)?,
-                    }
+                    w.put(m.earliest)?;
                 }
             }
         }
@@ -491,18 +400,14 @@ impl Clusters {
         for _ in 0..n {
             let repr = match r.get::<u8>()? {
                 EMPTY => Repr::Empty,
-                ONE => Repr::One {
-                    member: Member::load(r)?,
-                    segments: r.get()?,
-                    representative: r.get()?,
-                },
+                ONE => Repr::One(Member::load(r)?),
                 MANY => {
-                    let k = r.length(28)?;
+                    let k = r.length(24)?;
                     let mut members = Vec::with_capacity(k);
                     for _ in 0..k {
-                        members.push((Member::load(r)?, r.get()?));
+                        members.push(Member::load(r)?);
                     }
-                    if members.is_empty() || !members.is_sorted_by_key(|(m, _)| m.doc) {
+                    if members.is_empty() || !members.is_sorted_by_key(|m| m.doc) {
                         return Err(SnapshotError::invalid("cluster members out of order"));
                     }
                     let per_source = r
@@ -510,19 +415,14 @@ impl Clusters {
                         .into_iter()
                         .map(|[s, n]| (s, n))
                         .collect();
-                    let earliest = match r.get::<u8>()? {
-                        0 => None,
-                        _ => Some(Member::load(r)?),
-                    };
-                    let representative = match r.get::<u8>()? {
-                        0 => None,
-                        _ => Some((r.get()?, r.get()?)),
-                    };
+                    let earliest: u32 = r.get()?;
+                    if earliest as usize >= members.len() {
+                        return Err(SnapshotError::invalid("cluster earliest past its members"));
+                    }
                     Repr::Many(Box::new(Many {
                         members,
                         per_source,
                         earliest,
-                        representative,
                     }))
                 }
                 t => return Err(SnapshotError::invalid(format!("cluster tag {t}"))),
@@ -551,52 +451,52 @@ mod tests {
     fn counts_documents_not_segments() {
         let mut cs = Clusters::default();
         let id = cs.create();
-        cs.add(id, m(1, 1, 10), 0);
-        cs.add(id, m(1, 1, 10), 3);
-        cs.add(id, m(2, 1, 5), 0);
-        cs.add(id, m(3, 2, 20), 0);
+        cs.add(id, m(1, 1, 10));
+        cs.add(id, m(1, 1, 10)); // another segment of document 1
+        cs.add(id, m(2, 1, 5));
+        cs.add(id, m(3, 2, 20));
         let c = cs.get(id).unwrap();
         assert_eq!(
             (c.documents(), c.sources(), c.source_documents(1)),
             (3, 2, 2)
         );
         assert_eq!(c.earliest().unwrap().doc, 2);
-        assert!(!cs.remove(id, 1)); // one of doc 1's two segments
-        assert_eq!(cs.get(id).unwrap().documents(), 3);
-        assert!(cs.remove(id, 1)); // representative leaves, others remain
-        assert!(!cs.remove(id, 2));
+        cs.remove(id, 2); // the earliest leaves: the next earliest takes over
+        let c = cs.get(id).unwrap();
+        assert_eq!(
+            (c.documents(), c.sources(), c.earliest().unwrap().doc),
+            (2, 2, 1)
+        );
+        cs.remove(id, 1);
+        cs.remove(id, 1); // its other segment: nothing left to take
         let c = cs.get(id).unwrap();
         assert_eq!(
             (c.documents(), c.sources(), c.earliest().unwrap().doc),
             (1, 1, 3)
         );
-        assert!(!cs.remove(id, 3));
+        cs.remove(id, 3);
         assert_eq!(cs.live(), 0);
     }
 
     #[test]
     fn a_single_document_is_stored_inline_until_a_second_joins() {
-        assert!(std::mem::size_of::<Cluster>() <= 40);
+        assert!(std::mem::size_of::<Cluster>() <= 32);
         let mut cs = Clusters::default();
         let id = cs.create();
-        cs.add(id, m(1, 1, 10), 2);
-        cs.add(id, m(1, 1, 10), 5);
+        cs.add(id, m(1, 1, 10));
+        cs.add(id, m(1, 1, 10));
         let c = cs.get(id).unwrap();
-        assert!(matches!(c.0, Repr::One { segments: 2, .. }));
-        assert_eq!(c.representative(), Some((1, 2)));
-        cs.add(id, m(2, 2, 5), 0);
+        assert!(matches!(c.0, Repr::One(_)));
+        cs.add(id, m(2, 2, 5));
         let c = cs.get(id).unwrap();
         assert!(matches!(c.0, Repr::Many(_)));
         assert_eq!((c.documents(), c.sources()), (2, 2));
-        assert_eq!(
-            (c.earliest().unwrap().doc, c.representative()),
-            (2, Some((1, 2)))
-        );
-        assert!(!cs.remove(id, 1)); // one of doc 1's two segments
-        assert!(cs.remove(id, 1)); // the representative's document leaves
-        cs.set_representative(id, (2, 0));
-        assert_eq!(cs.get(id).unwrap().representative(), Some((2, 0)));
-        assert!(!cs.remove(id, 2));
+        assert_eq!(c.earliest().unwrap().doc, 2);
+        // The first member stands for the cluster, whoever came earlier.
+        assert_eq!(c.members().next().unwrap().doc, 1);
+        cs.remove(id, 1);
+        assert_eq!(cs.get(id).unwrap().members().next().unwrap().doc, 2);
+        cs.remove(id, 2);
         assert!(cs.get(id).unwrap().is_empty());
         assert_eq!(cs.live(), 0);
     }
@@ -606,23 +506,50 @@ mod tests {
         let mut cs = Clusters::default();
         let id = cs.create();
         for doc in [5, 2, 9, 7, 2, 1] {
-            cs.add(id, m(doc, doc, 10), 0);
+            cs.add(id, m(doc, doc, 10));
         }
         let c = cs.get(id).unwrap();
         let docs: Vec<DocIdx> = c.members().map(|m| m.doc).collect();
         assert_eq!(docs, vec![1, 2, 5, 7, 9]);
         assert!(c.contains(7) && !c.contains(3));
-        assert!(!cs.remove(id, 2)); // one of doc 2's two segments
-        assert!(!cs.remove(id, 2));
+        cs.remove(id, 2);
         let docs: Vec<DocIdx> = cs.get(id).unwrap().members().map(|m| m.doc).collect();
         assert_eq!(docs, vec![1, 5, 7, 9]);
+    }
+
+    proptest::proptest! {
+        /// The earliest member (by precedence, then document) is the one a
+        /// scan of the members finds, whatever the order of joins and
+        /// departures.
+        #[test]
+        fn the_earliest_is_the_least_precedence_of_the_members(
+            ops in proptest::collection::vec((0u32..12, 0i64..5, proptest::bool::ANY), 1..60)
+        ) {
+            let mut cs = Clusters::default();
+            let id = cs.create();
+            for (doc, t, join) in ops {
+                if join {
+                    cs.add(id, m(doc, doc % 3, t));
+                } else {
+                    cs.remove(id, doc);
+                }
+                let c = cs.get(id).unwrap();
+                let scan = c.members().copied().min_by_key(|m| m.precedence());
+                proptest::prop_assert_eq!(
+                    c.earliest().map(|e| e.precedence()),
+                    scan.map(|e| e.precedence())
+                );
+                let sources: std::collections::BTreeSet<_> = c.members().map(|m| m.source).collect();
+                proptest::prop_assert_eq!(c.sources() as usize, sources.len());
+            }
+        }
     }
 
     #[test]
     fn view_counts_a_dry_run_document_once() {
         let mut cs = Clusters::default();
         let id = cs.create();
-        cs.add(id, m(1, 1, 10), 0);
+        cs.add(id, m(1, 1, 10));
         let outsider = m(9, 2, 5);
         let v = cs.get(id).unwrap().view(id, &outsider);
         assert_eq!((v.documents, v.sources, v.source_documents), (2, 2, 1));

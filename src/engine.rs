@@ -535,7 +535,7 @@ impl Engine {
                 .ok_or_else(|| Error::NotFound(format!("cluster {id} does not exist")))?;
             (
                 state.cluster_info(id, c, None, &self.config),
-                state.representative(c),
+                state.representative(id, c),
             )
         };
         Ok(self.with_representative(info, rep))
@@ -586,7 +586,7 @@ impl Engine {
                     let c = state.clusters.get(id).expect("listed cluster exists");
                     (
                         state.cluster_info(id, c, source, &self.config),
-                        state.representative(c),
+                        state.representative(id, c),
                     )
                 })
                 .collect();
@@ -1410,18 +1410,17 @@ impl State {
         };
         let mut segments = Vec::with_capacity(a.spans.len());
         let mut stored_segments = Vec::with_capacity(a.spans.len());
-        for (ordinal, (((span, fp), &layout), &prior)) in a
+        for (((span, fp), &layout), &prior) in a
             .spans
             .iter()
             .zip(&a.fingerprints)
             .zip(&a.layout)
             .zip(&a.priors)
-            .enumerate()
         {
             let (cluster, matched, distance) = self
                 .find(fp)
                 .unwrap_or_else(|| (self.clusters.create(), MatchKind::None, 0));
-            self.clusters.add(cluster, member, ordinal as u32);
+            self.clusters.add(cluster, member);
             self.index.insert(fp, cluster);
             let rec = SegmentRecord {
                 layout,
@@ -1532,9 +1531,9 @@ impl State {
             published_at: rec.published_at,
             seq: rec.seq,
         };
-        for (ordinal, (s, fp)) in rec.segments.iter().zip(fps).enumerate() {
+        for (s, fp) in rec.segments.iter().zip(fps) {
             self.clusters.ensure(s.cluster());
-            self.clusters.add(s.cluster(), member, ordinal as u32);
+            self.clusters.add(s.cluster(), member);
             self.index.insert(fp, s.cluster());
         }
         self.add_patterns(&member, patterns, &rec.segments);
@@ -1556,36 +1555,11 @@ impl State {
         self.patterns.remove(idx);
         self.segments -= rec.segments.len() as u64;
         self.source_docs[rec.source as usize] -= 1;
-        let mut orphaned = Vec::new();
         for s in rec.segments.iter() {
             self.index.remove(s.exact);
-            if self.clusters.remove(s.cluster(), idx) {
-                orphaned.push(s.cluster());
-            }
-        }
-        for id in orphaned {
-            self.reassign_representative(id);
+            self.clusters.remove(s.cluster(), idx);
         }
         rec.segments.len() as u32
-    }
-
-    fn reassign_representative(&mut self, id: ClusterId) {
-        let Some(doc) = self
-            .clusters
-            .get(id)
-            .and_then(|c| c.members().next())
-            .map(|m| m.doc)
-        else {
-            return;
-        };
-        if let Some(ordinal) = self
-            .doc(doc)
-            .segments
-            .iter()
-            .position(|s| s.cluster() == id)
-        {
-            self.clusters.set_representative(id, (doc, ordinal as u32));
-        }
     }
 
     /// Labels a stored document against the current clusters.
@@ -1788,11 +1762,12 @@ impl State {
         }
     }
 
-    /// (document id, start, end) of the cluster's representative segment.
-    fn representative(&self, c: &Cluster) -> Option<(String, u32, u32)> {
-        let (doc, ordinal) = c.representative()?;
+    /// (document id, start, end) of the segment that stands for cluster
+    /// `id`: the first segment in it of the member that joined first.
+    fn representative(&self, id: ClusterId, c: &Cluster) -> Option<(String, u32, u32)> {
+        let doc = c.members().next()?.doc;
         let d = self.docs.get(doc as usize)?.as_ref()?;
-        let s = d.segments.get(ordinal as usize)?;
+        let s = d.segments.iter().find(|s| s.cluster() == id)?;
         Some((d.id.to_string(), s.span.start, s.span.end))
     }
 }

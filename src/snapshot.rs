@@ -36,7 +36,7 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3Default};
 pub const FILE_NAME: &str = "state.snapshot";
 const MAGIC: &[u8; 8] = b"CHAFFSNP";
 /// Bumped whenever the body layout changes: an older snapshot is refused.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 pub const HEADER_LEN: usize = 96;
 /// Parts of a body: [`Writer::split`] starts the second.
 const PARTS: usize = 2;

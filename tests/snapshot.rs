@@ -92,6 +92,9 @@ fn answers(engine: &Engine, ids: &[String]) -> (Vec<Option<DocumentLabels>>, Str
     stats.restored_from.clear();
     stats.restore_ms = 0;
     stats.restore_replayed = 0;
+    // Capacities depend on how the state was built (grown, or loaded at
+    // its size), not on what it holds.
+    stats.memory = Default::default();
     (labels, format!("{:?}", clusters.clusters), stats)
 }
 
