@@ -180,14 +180,79 @@ struct SegmentRecord {
     layout: layout::Flags,
 }
 
+/// One live document, as labels need it: a record for every document
+/// ever indexed stays in memory, so it is kept small (72 bytes and one
+/// heap block for a document of one segment).
 #[derive(Debug)]
 struct DocRecord {
-    id: Box<str>,
+    /// The id, then the url: one allocation for both.
+    names: Box<str>,
+    id_len: u32,
     source: SourceIdx,
-    url: Box<str>,
     published_at: Micros,
     seq: u64,
-    segments: Box<[SegmentRecord]>,
+    segments: Segments,
+}
+
+/// A document's segment records; a lone one inline (most documents of a
+/// firehose of short texts have one), more on the heap.
+#[derive(Debug)]
+enum Segments {
+    One(SegmentRecord),
+    Many(Box<[SegmentRecord]>),
+}
+
+impl From<Vec<SegmentRecord>> for Segments {
+    fn from(mut v: Vec<SegmentRecord>) -> Segments {
+        match v.len() {
+            1 => Segments::One(v.pop().expect("one record")),
+            _ => Segments::Many(v.into_boxed_slice()),
+        }
+    }
+}
+
+impl DocRecord {
+    fn new(
+        id: &str,
+        url: &str,
+        source: SourceIdx,
+        published_at: Micros,
+        seq: u64,
+        segments: Vec<SegmentRecord>,
+    ) -> DocRecord {
+        DocRecord {
+            names: [id, url].concat().into_boxed_str(),
+            id_len: u32::try_from(id.len()).expect("ids are shorter than the document limit"),
+            source,
+            published_at,
+            seq,
+            segments: segments.into(),
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.names[..self.id_len as usize]
+    }
+
+    fn url(&self) -> &str {
+        &self.names[self.id_len as usize..]
+    }
+
+    fn segments(&self) -> &[SegmentRecord] {
+        match &self.segments {
+            Segments::One(s) => std::slice::from_ref(s),
+            Segments::Many(v) => v,
+        }
+    }
+
+    /// Heap bytes beyond the record itself.
+    fn heap_bytes(&self) -> usize {
+        self.names.len()
+            + match &self.segments {
+                Segments::One(_) => 0,
+                Segments::Many(v) => std::mem::size_of_val(&**v),
+            }
+    }
 }
 
 impl SegmentRecord {
@@ -977,12 +1042,7 @@ impl State {
 
     /// Where the state's heap goes (see [`MemoryUse`]).
     fn memory(&self) -> MemoryUse {
-        let records: usize = self
-            .docs
-            .iter()
-            .flatten()
-            .map(|d| d.id.len() + d.url.len() + std::mem::size_of_val(&*d.segments))
-            .sum();
+        let records: usize = self.docs.iter().flatten().map(DocRecord::heap_bytes).sum();
         let sources: usize = self.sources.iter().map(String::capacity).sum::<usize>()
             + self.sources.capacity() * std::mem::size_of::<String>()
             + self.source_ids.capacity() * (std::mem::size_of::<(String, SourceIdx)>() + 1)
@@ -1125,13 +1185,13 @@ impl State {
                 continue;
             };
             w.put(1u8)?;
-            w.str(&d.id)?;
+            w.str(d.id())?;
             w.put(d.source)?;
-            w.str(&d.url)?;
+            w.str(d.url())?;
             w.put(d.published_at)?;
             w.put(d.seq)?;
-            w.length(d.segments.len())?;
-            for s in d.segments.iter() {
+            w.length(d.segments().len())?;
+            for s in d.segments() {
                 w.put(s.exact)?;
                 w.put(s.span.start)?;
                 w.put(s.span.end)?;
@@ -1237,9 +1297,9 @@ impl State {
                 state.docs.push(None);
                 continue;
             }
-            let id = r.boxed_str()?;
+            let id = r.string()?;
             let source: SourceIdx = r.get()?;
-            let url = r.boxed_str()?;
+            let url = r.string()?;
             let published_at = r.get()?;
             let seq = r.get()?;
             let k = r.length(32)?;
@@ -1267,14 +1327,14 @@ impl State {
             }
             live += 1;
             segments += k as u64;
-            state.docs.push(Some(DocRecord {
-                id,
+            state.docs.push(Some(DocRecord::new(
+                &id,
+                &url,
                 source,
-                url,
                 published_at,
                 seq,
-                segments: recs.into(),
-            }));
+                recs,
+            )));
         }
         if segments != state.segments {
             return Err(SnapshotError::invalid("segment count disagrees"));
@@ -1284,7 +1344,7 @@ impl State {
         state.ids.reserve(live);
         for (idx, d) in state.docs.iter().enumerate() {
             if let Some(d) = d {
-                state.ids.insert(&d.id, idx as DocIdx, id_of(&state.docs));
+                state.ids.insert(d.id(), idx as DocIdx, id_of(&state.docs));
             }
         }
         let ids_secs = t.elapsed().as_secs_f64();
@@ -1316,7 +1376,7 @@ impl State {
         let clusters = decoded
             .records
             .iter()
-            .flat_map(|(rec, _, _)| rec.segments.iter().map(SegmentRecord::cluster))
+            .flat_map(|(rec, _, _)| rec.segments().iter().map(SegmentRecord::cluster))
             .max();
         state.clusters.ensure(clusters.unwrap_or(0));
         state.apply_decoded(decoded);
@@ -1337,7 +1397,7 @@ impl State {
         records.sort_unstable_by_key(|(rec, _, _)| rec.seq);
         let applied = records.len() as u64;
         for (rec, patterns, start) in records {
-            let end = start + rec.segments.len();
+            let end = start + rec.segments().len();
             self.restore_record(rec, patterns, &fps[start..end]);
         }
         applied
@@ -1432,24 +1492,25 @@ impl State {
         }
         self.add_patterns(&member, a.patterns, &segments);
         let html_text = a.doc.from_html.then(|| a.doc.text.clone());
+        let rec = DocRecord::new(
+            &a.doc.id,
+            &a.doc.url,
+            source,
+            a.doc.published_at,
+            self.seq,
+            segments,
+        );
         let stored = StoredDocument {
-            id: a.doc.id.clone(),
+            id: a.doc.id,
             source: a.doc.source,
-            url: a.doc.url.clone(),
+            url: a.doc.url,
             published_at: a.doc.published_at,
             published_at_given: a.doc.published_given,
             seq: self.seq,
             text: a.doc.text,
             segments: stored_segments,
         };
-        self.add_record(DocRecord {
-            id: a.doc.id.into(),
-            source,
-            url: a.doc.url.into(),
-            published_at: a.doc.published_at,
-            seq: self.seq,
-            segments: segments.into(),
-        });
+        self.add_record(rec);
         let mut labels = self.relabel(idx, config);
         labels.replaced = replaced;
         labels.text = html_text;
@@ -1458,11 +1519,12 @@ impl State {
 
     fn add_record(&mut self, rec: DocRecord) {
         let idx = self.docs.len() as DocIdx;
-        self.segments += rec.segments.len() as u64;
+        self.segments += rec.segments().len() as u64;
         self.source_docs[rec.source as usize] += 1;
-        let id = rec.id.clone();
         self.docs.push(Some(rec));
-        self.ids.insert(&id, idx, id_of(&self.docs));
+        let docs = &self.docs;
+        let id = docs[idx as usize].as_ref().map_or("", DocRecord::id);
+        self.ids.insert(id, idx, id_of(docs));
     }
 
     /// Rebuilds a stored document's contribution exactly as it was made.
@@ -1480,7 +1542,7 @@ impl State {
         d: &StoredDocument,
         fps: &mut Vec<Fingerprint>,
     ) -> (DocRecord, DocPatterns) {
-        let segments: Box<[SegmentRecord]> = d
+        let segments: Vec<SegmentRecord> = d
             .segments
             .iter()
             .map(|s| {
@@ -1508,20 +1570,20 @@ impl State {
                 s.layout as layout::Flags,
             )
         }));
-        let rec = DocRecord {
-            id: d.id.as_str().into(),
-            source: self.intern(&d.source),
-            url: d.url.as_str().into(),
-            published_at: d.published_at,
-            seq: d.seq,
+        let rec = DocRecord::new(
+            &d.id,
+            &d.url,
+            self.intern(&d.source),
+            d.published_at,
+            d.seq,
             segments,
-        };
+        );
         (rec, patterns)
     }
 
     /// Puts a decoded document back into the clusters and the index.
     fn restore_record(&mut self, rec: DocRecord, patterns: DocPatterns, fps: &[Fingerprint]) {
-        if let Some(old) = self.find_id(&rec.id) {
+        if let Some(old) = self.find_id(rec.id()) {
             self.remove(old);
         }
         self.seq = self.seq.max(rec.seq);
@@ -1531,12 +1593,12 @@ impl State {
             published_at: rec.published_at,
             seq: rec.seq,
         };
-        for (s, fp) in rec.segments.iter().zip(fps) {
+        for (s, fp) in rec.segments().iter().zip(fps) {
             self.clusters.ensure(s.cluster());
             self.clusters.add(s.cluster(), member);
             self.index.insert(fp, s.cluster());
         }
-        self.add_patterns(&member, patterns, &rec.segments);
+        self.add_patterns(&member, patterns, rec.segments());
         self.add_record(rec);
     }
 
@@ -1551,15 +1613,15 @@ impl State {
         let Some(rec) = self.docs[idx as usize].take() else {
             return 0;
         };
-        self.ids.remove(&rec.id, idx);
+        self.ids.remove(rec.id(), idx);
         self.patterns.remove(idx);
-        self.segments -= rec.segments.len() as u64;
+        self.segments -= rec.segments().len() as u64;
         self.source_docs[rec.source as usize] -= 1;
-        for s in rec.segments.iter() {
+        for s in rec.segments() {
             self.index.remove(s.exact);
             self.clusters.remove(s.cluster(), idx);
         }
-        rec.segments.len() as u32
+        rec.segments().len() as u32
     }
 
     /// Labels a stored document against the current clusters.
@@ -1567,7 +1629,7 @@ impl State {
         let d = self.doc(idx);
         let me = self.member(idx);
         let items = d
-            .segments
+            .segments()
             .iter()
             .map(|s| {
                 let c = self
@@ -1591,9 +1653,9 @@ impl State {
         let patterns = self.patterns.of(idx).unwrap_or(&none);
         let segments = self.label_segments(items, &me, patterns, config);
         DocumentLabels {
-            id: d.id.to_string(),
+            id: d.id().to_string(),
             source: self.sources[d.source as usize].clone(),
-            url: d.url.to_string(),
+            url: d.url().to_string(),
             published_at: d.published_at,
             summary: Summary::of(&segments),
             segments,
@@ -1730,9 +1792,9 @@ impl State {
     fn occurrence(&self, m: &Member) -> Option<Occurrence> {
         let d = self.docs.get(m.doc as usize)?.as_ref()?;
         Some(Occurrence {
-            document_id: d.id.to_string(),
+            document_id: d.id().to_string(),
             source: self.sources[d.source as usize].clone(),
-            url: d.url.to_string(),
+            url: d.url().to_string(),
             published_at: d.published_at,
         })
     }
@@ -1767,8 +1829,8 @@ impl State {
     fn representative(&self, id: ClusterId, c: &Cluster) -> Option<(String, u32, u32)> {
         let doc = c.members().next()?.doc;
         let d = self.docs.get(doc as usize)?.as_ref()?;
-        let s = d.segments.iter().find(|s| s.cluster() == id)?;
-        Some((d.id.to_string(), s.span.start, s.span.end))
+        let s = d.segments().iter().find(|s| s.cluster() == id)?;
+        Some((d.id().to_string(), s.span.start, s.span.end))
     }
 }
 
@@ -1803,7 +1865,7 @@ fn match_kind(code: u8) -> Result<MatchKind, SnapshotError> {
 
 /// The id of a live document by handle, as [`DocIds`] reads it.
 fn id_of<'a>(docs: &'a [Option<DocRecord>]) -> impl Fn(DocIdx) -> &'a str + 'a {
-    |i| docs[i as usize].as_ref().map_or("", |d| &d.id)
+    |i| docs[i as usize].as_ref().map_or("", DocRecord::id)
 }
 
 fn stored_segment(s: &SegmentRecord, fp: &Fingerprint) -> StoredSegment {
@@ -1857,4 +1919,42 @@ pub fn resident_bytes() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record lives in memory for every document ever indexed.
+    #[test]
+    fn a_document_of_one_segment_is_one_record_and_one_heap_block() {
+        assert_eq!(std::mem::size_of::<SegmentRecord>(), 32);
+        assert!(std::mem::size_of::<Option<DocRecord>>() <= 72);
+        let seg = |cluster| {
+            SegmentRecord::new(
+                Span {
+                    start: 0,
+                    end: 4,
+                    index: 0,
+                },
+                &Fingerprint {
+                    exact: 7,
+                    tokens: 1,
+                    sketch: None,
+                },
+                cluster,
+                (MatchKind::None, 0),
+            )
+        };
+        let one = DocRecord::new("id-1", "https://x.example/1", 0, 5, 1, vec![seg(3)]);
+        assert_eq!((one.id(), one.url()), ("id-1", "https://x.example/1"));
+        assert!(matches!(one.segments, Segments::One(_)));
+        assert_eq!(one.heap_bytes(), "id-1https://x.example/1".len());
+        let two = DocRecord::new("id-2", "", 0, 5, 2, vec![seg(3), seg(4)]);
+        assert_eq!((two.id(), two.url()), ("id-2", ""));
+        assert_eq!(
+            two.segments().iter().map(|s| s.cluster).collect::<Vec<_>>(),
+            [3, 4]
+        );
+    }
 }
