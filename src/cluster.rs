@@ -315,7 +315,8 @@ impl Clusters {
         self.live
     }
 
-    /// Heap bytes: the slots and each larger cluster's member lists.
+    /// Heap bytes in use: the slots and each larger cluster's member lists
+    /// (spare capacity is reserved, not touched).
     pub fn heap_bytes(&self) -> usize {
         let many: usize = self
             .slots
@@ -323,13 +324,13 @@ impl Clusters {
             .map(|c| match &c.0 {
                 Repr::Many(m) => {
                     std::mem::size_of::<Many>()
-                        + m.members.capacity() * std::mem::size_of::<Member>()
-                        + m.per_source.capacity() * std::mem::size_of::<(SourceIdx, u32)>()
+                        + m.members.len() * std::mem::size_of::<Member>()
+                        + m.per_source.len() * std::mem::size_of::<(SourceIdx, u32)>()
                 }
                 _ => 0,
             })
             .sum();
-        self.slots.capacity() * std::mem::size_of::<Cluster>() + many
+        self.slots.len() * std::mem::size_of::<Cluster>() + many
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (ClusterId, &Cluster)> {

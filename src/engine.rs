@@ -1044,14 +1044,14 @@ impl State {
     fn memory(&self) -> MemoryUse {
         let records: usize = self.docs.iter().flatten().map(DocRecord::heap_bytes).sum();
         let sources: usize = self.sources.iter().map(String::capacity).sum::<usize>()
-            + self.sources.capacity() * std::mem::size_of::<String>()
+            + self.sources.len() * std::mem::size_of::<String>()
             + self.source_ids.capacity() * (std::mem::size_of::<(String, SourceIdx)>() + 1)
             + self.source_ids.keys().map(String::capacity).sum::<usize>()
-            + self.source_docs.capacity() * std::mem::size_of::<u64>();
+            + self.source_docs.len() * std::mem::size_of::<u64>();
         let index = self.index.as_sketch().map_or(0, SketchIndex::heap_bytes);
         MemoryUse {
             index: index as u64,
-            documents: (self.docs.capacity() * std::mem::size_of::<Option<DocRecord>>() + records)
+            documents: (self.docs.len() * std::mem::size_of::<Option<DocRecord>>() + records)
                 as u64,
             document_ids: self.ids.heap_bytes() as u64,
             clusters: self.clusters.heap_bytes() as u64,

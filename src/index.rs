@@ -319,17 +319,16 @@ impl SketchIndex {
         }
     }
 
-    /// Heap memory of the index (capacity, not just length), for reports.
+    /// Heap memory of the index, for reports: the tables at their full
+    /// size (every entry of an open-addressing table is written), the slot
+    /// arrays as far as they are filled (their spare capacity is reserved,
+    /// not touched, so it is not resident).
     pub fn heap_bytes(&self) -> usize {
+        let slots = self.exact.len();
         self.by_exact.heap_bytes()
             + self.bands.iter().map(MultiTable::heap_bytes).sum::<usize>()
-            + self.exact.capacity() * 8
-            + self.cluster.capacity() * 4
-            + self.refs.capacity() * 4
-            + self.tokens.capacity()
-            + self.minima.capacity() * SKETCH_LEN
-            + self.band_keys.capacity() * BANDS * 4
-            + self.free.capacity() * 4
+            + slots * (8 + 4 + 4 + 1 + SKETCH_LEN + BANDS * 4)
+            + self.free.len() * 4
     }
 
     fn best(&self, sketch: &Sketch, tokens: u32) -> Option<NearMatch> {

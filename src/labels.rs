@@ -179,9 +179,10 @@ pub struct Stats {
     pub memory: MemoryUse,
 }
 
-/// Heap bytes of the in-memory state by structure, estimated from the
-/// capacities of its arrays and tables (the allocator's own overhead and
-/// rounding not counted): what an operator reads to see what grows.
+/// Heap bytes of the in-memory state by structure: hash tables at their
+/// full size, arrays as far as they are filled (their spare capacity is
+/// reserved, not touched); the allocator's own overhead and rounding not
+/// counted. What an operator reads to see what grows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub struct MemoryUse {
     /// Fingerprint slots and lookup tables.

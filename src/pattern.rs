@@ -277,12 +277,13 @@ fn table_bytes<K, V, S>(map: &std::collections::HashMap<K, V, S>) -> usize {
 }
 
 impl Patterns {
-    /// Heap bytes of the tables and per-document entries.
+    /// Heap bytes of the tables (at their full size) and per-document
+    /// entries (in use).
     pub fn heap_bytes(&self) -> usize {
         let headlines: usize = self
             .headlines
             .values()
-            .map(|v| v.capacity() * std::mem::size_of::<Headline>())
+            .map(|v| v.len() * std::mem::size_of::<Headline>())
             .sum();
         let docs: usize = self
             .docs
@@ -294,7 +295,7 @@ impl Patterns {
             + table_bytes(&self.headlines)
             + headlines
             + table_bytes(&self.numbers)
-            + self.docs.capacity() * std::mem::size_of::<Option<DocEntry>>()
+            + self.docs.len() * std::mem::size_of::<Option<DocEntry>>()
             + docs
     }
 
