@@ -1614,7 +1614,12 @@ impl State {
             return 0;
         };
         self.ids.remove(rec.id(), idx);
-        self.patterns.remove(idx);
+        self.patterns.remove(&Member {
+            doc: idx,
+            source: rec.source,
+            published_at: rec.published_at,
+            seq: rec.seq,
+        });
         self.segments -= rec.segments().len() as u64;
         self.source_docs[rec.source as usize] -= 1;
         for s in rec.segments() {

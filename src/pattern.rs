@@ -250,14 +250,6 @@ struct NumberStats {
     differ: u32,
 }
 
-/// What a stored document contributed (to take it back on removal); its
-/// segments carry their clusters.
-#[derive(Debug)]
-struct DocEntry {
-    source: SourceIdx,
-    patterns: DocPatterns,
-}
-
 /// Per-source counts of line heads, per-cluster headlines and numbers.
 #[derive(Debug, Default)]
 pub struct Patterns {
@@ -266,9 +258,11 @@ pub struct Patterns {
     /// By 32-bit cluster id.
     headlines: HashMap<u32, Vec<Headline>>,
     numbers: HashMap<u32, NumberStats>,
-    /// By document handle (handles are dense: a table, not a map); `None`
-    /// for a document without patterns, deleted or not indexed.
-    docs: Vec<Option<DocEntry>>,
+    /// What each stored document contributed (to take it back on removal;
+    /// its segments carry their clusters), by document handle (handles are
+    /// dense: a table, not a map); `None` for a document without patterns,
+    /// deleted or not indexed.
+    docs: Vec<Option<DocPatterns>>,
 }
 
 /// Bytes of a hash table's buckets (one control byte each).
@@ -289,13 +283,13 @@ impl Patterns {
             .docs
             .iter()
             .flatten()
-            .map(|d| std::mem::size_of_val(&*d.patterns.segments))
+            .map(|d| std::mem::size_of_val(&*d.segments))
             .sum();
         table_bytes(&self.heads)
             + table_bytes(&self.headlines)
             + headlines
             + table_bytes(&self.numbers)
-            + self.docs.len() * std::mem::size_of::<Option<DocEntry>>()
+            + self.docs.len() * std::mem::size_of::<Option<DocPatterns>>()
             + docs
     }
 
@@ -345,28 +339,26 @@ impl Patterns {
         if self.docs.len() <= at {
             self.docs.resize_with(at + 1, || None);
         }
-        self.docs[at] = Some(DocEntry {
-            source: me.source,
-            patterns,
-        });
+        self.docs[at] = Some(patterns);
     }
 
-    /// Takes back what [`Patterns::add`] recorded for `doc`. (A cluster
+    /// Takes back what [`Patterns::add`] recorded for `member`. (A cluster
     /// whose first numbered member leaves keeps comparing with its digits.)
-    pub fn remove(&mut self, doc: DocIdx) {
-        let Some(e) = self.docs.get_mut(doc as usize).and_then(Option::take) else {
+    pub fn remove(&mut self, member: &Member) {
+        let doc = member.doc;
+        let Some(patterns) = self.docs.get_mut(doc as usize).and_then(Option::take) else {
             return;
         };
-        for h in e.patterns.distinct_heads() {
-            if let Some(n) = self.heads.get_mut(&(e.source, h)) {
+        for h in patterns.distinct_heads() {
+            if let Some(n) = self.heads.get_mut(&(member.source, h)) {
                 *n -= 1;
                 if *n == 0 {
-                    self.heads.remove(&(e.source, h));
+                    self.heads.remove(&(member.source, h));
                 }
             }
         }
         let mut seen_numbers: Vec<u32> = Vec::new();
-        for s in e.patterns.segments.iter() {
+        for s in patterns.segments.iter() {
             let cluster = s.cluster;
             if s.headline() {
                 if let Some(list) = self.headlines.get_mut(&cluster) {
@@ -391,10 +383,6 @@ impl Patterns {
 
     /// The patterns recorded for an indexed document.
     pub fn of(&self, doc: DocIdx) -> Option<&DocPatterns> {
-        self.entry(doc).map(|e| &e.patterns)
-    }
-
-    fn entry(&self, doc: DocIdx) -> Option<&DocEntry> {
         self.docs.get(doc as usize).and_then(Option::as_ref)
     }
 
@@ -407,7 +395,7 @@ impl Patterns {
         patterns: &DocPatterns,
         clusters: &[ClusterId],
     ) -> Vec<[f32; PATTERN_FEATURES]> {
-        let indexed = self.entry(me.doc).is_some();
+        let indexed = self.of(me.doc).is_some();
         clusters
             .iter()
             .enumerate()
@@ -480,9 +468,8 @@ impl Patterns {
         for (doc, e) in self.docs.iter().enumerate() {
             let Some(e) = e else { continue };
             w.put(doc as DocIdx)?;
-            w.put(e.source)?;
-            w.length(e.patterns.segments.len())?;
-            for p in e.patterns.segments.iter() {
+            w.length(e.segments.len())?;
+            for p in e.segments.iter() {
                 w.put(p.ordinal)?;
                 w.put(p.head)?;
                 w.put(p.digits)?;
@@ -530,14 +517,14 @@ impl Patterns {
                 },
             );
         }
-        // The table's length, then its entries (each at least 12 bytes).
+        // The table's length, then its entries (each at least 8 bytes).
         let len = r.length(0)?;
         if len > documents {
             return Err(SnapshotError::invalid(
                 "pattern table longer than the documents",
             ));
         }
-        let n = r.length(12)?;
+        let n = r.length(8)?;
         if n > len {
             return Err(SnapshotError::invalid(
                 "more pattern entries than documents",
@@ -547,7 +534,6 @@ impl Patterns {
         docs.resize_with(len, || None);
         for _ in 0..n {
             let doc: DocIdx = r.get()?;
-            let source: SourceIdx = r.get()?;
             let k = r.length(18)?;
             let mut segments = Vec::with_capacity(k);
             for _ in 0..k {
@@ -563,11 +549,8 @@ impl Patterns {
             if !segments.is_sorted_by_key(|s| s.ordinal) {
                 return Err(SnapshotError::invalid("pattern segments out of order"));
             }
-            let entry = DocEntry {
-                source,
-                patterns: DocPatterns {
-                    segments: segments.into(),
-                },
+            let entry = DocPatterns {
+                segments: segments.into(),
             };
             match docs.get_mut(doc as usize) {
                 Some(slot @ None) => *slot = Some(entry),
@@ -722,8 +705,8 @@ mod tests {
         };
         let x = p.evidence(&outsider, &doc("Read more: again"), &[0, 0]);
         assert_eq!(x[0][0], 4f32.ln());
-        p.remove(0);
-        p.remove(2);
+        p.remove(&member(0, 1));
+        p.remove(&member(2, 1));
         let x = p.evidence(&me, p.of(1).unwrap(), &[11, 21]);
         assert_eq!(x[0][0], 0.0);
     }
