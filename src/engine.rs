@@ -328,6 +328,12 @@ struct Indexes {
     patterns: Patterns,
 }
 
+thread_local! {
+    /// The analysing thread's normalisation buffers, kept from one
+    /// document to the next rather than grown anew for each.
+    static NORMALIZED: std::cell::RefCell<Normalized> = std::cell::RefCell::default();
+}
+
 /// Marks a document that is not (yet) in the index, for dry runs.
 const OUTSIDER: DocIdx = DocIdx::MAX;
 const UNKNOWN_SOURCE: SourceIdx = SourceIdx::MAX;
@@ -871,14 +877,15 @@ impl Engine {
                 limits.max_segments
             )));
         }
-        let mut norm = Normalized::default();
-        let fingerprints: Vec<Fingerprint> = spans
-            .iter()
-            .map(|s| {
-                normalize(s.text(&doc.text), &mut norm);
-                fingerprint(&norm)
-            })
-            .collect();
+        let fingerprints: Vec<Fingerprint> = NORMALIZED.with_borrow_mut(|norm| {
+            spans
+                .iter()
+                .map(|s| {
+                    normalize(s.text(&doc.text), norm);
+                    fingerprint(norm)
+                })
+                .collect()
+        });
         let layout = layout::layout(
             spans
                 .iter()

@@ -28,6 +28,18 @@ impl Span {
 
 /// Splits plain text into paragraphs.
 pub fn split_text(text: &str) -> Vec<Span> {
+    if !text.contains('\n') {
+        // One line, one paragraph (a firehose of short texts is mostly
+        // this): no line table.
+        return trim(text, 0, text.len())
+            .map(|(s, e)| Span {
+                start: s as u32,
+                end: e as u32,
+                index: 0,
+            })
+            .into_iter()
+            .collect();
+    }
     let lines = lines(text);
     let has_blank_line = lines
         .iter()
