@@ -2,6 +2,10 @@
 """Helpers for run.sh (standard library only).
 
   report.py html-only GOLD.jsonl.gz OUT.jsonl.gz   copy the records whose `html` is not null
+  report.py readable-gold GOLD.jsonl.gz OUT.jsonl.gz
+                                                   copy the records whose gold main text is readable: not
+                                                   UTF-16 read as 8-bit text (NUL bytes between letters),
+                                                   which makes the silver labels call the article boilerplate
   report.py table OUT_DIR                          print the summary table of the score.py --save files
 """
 import gzip
@@ -27,6 +31,24 @@ def html_only(src, dst):
                     kept += 1
                     fout.write(line if line.endswith('\n') else line + '\n')
     print(f'{os.path.basename(dst)}: {kept} pages with html ({dropped} without left out)', file=sys.stderr)
+
+
+def readable_gold(src, dst):
+    kept = dropped = 0
+    with gzip.open(src, 'rt', encoding='utf-8') as fin, gzip.open(dst, 'wt', encoding='utf-8') as fout:
+        for line in fin:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if '\x00' in (r.get('gold_main_text') or ''):
+                dropped += 1
+                print(f'  left out {r["id"]} ({r.get("site")}): gold main text is UTF-16 read as 8-bit text',
+                      file=sys.stderr)
+            else:
+                kept += 1
+                fout.write(line if line.endswith('\n') else line + '\n')
+    print(f'{os.path.basename(dst)}: {kept} pages ({dropped} with an unreadable gold main text left out)',
+          file=sys.stderr)
 
 
 def fmt(x):
@@ -85,6 +107,8 @@ def table(out_dir):
 def main(argv):
     if len(argv) == 3 and argv[0] == 'html-only':
         html_only(argv[1], argv[2])
+    elif len(argv) == 3 and argv[0] == 'readable-gold':
+        readable_gold(argv[1], argv[2])
     elif len(argv) == 2 and argv[0] == 'table':
         table(argv[1])
     else:

@@ -104,28 +104,49 @@ pub fn clusters(list: &[ClusterInfo]) -> String {
 }
 
 pub fn stats(s: &Stats) -> String {
-    let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let m = &s.memory;
     format!(
-        "documents             {}\nsegments              {}\nclusters              {}\nboilerplate clusters  {}\nsources               {}\nindexed fingerprints  {}\nresident memory       {:.1} MiB\nstate heap            {:.1} MiB: index {:.1}, documents {:.1}, ids {:.1}, clusters {:.1}, patterns {:.1}, sources {:.1}\ndurable               {}\nrestored from         {} in {:.2}s ({} documents re-applied)\nstore repaired        {}\n",
+        "documents             {}\nsegments              {}\nclusters              {}\nboilerplate clusters  {}\nsources               {}\nindexed fingerprints  {}\nresident memory       {}\nstate heap            {}: index {}, documents {}, ids {}, clusters {}, patterns {}, sources {}\ndurable               {}\nrestored from         {} in {:.2}s ({} documents re-applied)\nstore repaired        {}\n",
         s.documents,
         s.segments,
         s.clusters,
         s.boilerplate_clusters,
         s.sources,
         s.indexed_fingerprints,
-        mib(s.resident_bytes),
-        mib(m.total()),
-        mib(m.index),
-        mib(m.documents),
-        mib(m.document_ids),
-        mib(m.clusters),
-        mib(m.patterns),
-        mib(m.sources),
+        size(s.resident_bytes),
+        size(m.total()),
+        size(m.index),
+        size(m.documents),
+        size(m.document_ids),
+        size(m.clusters),
+        size(m.patterns),
+        size(m.sources),
         s.durable,
         s.restored_from,
         s.restore_ms as f64 / 1000.0,
         s.restore_replayed,
         s.store_repaired
     )
+}
+
+/// Bytes in the largest binary unit that keeps a whole number in front.
+fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KiB", b / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", b / 1_048_576.0),
+        _ => format!("{:.2} GiB", b / 1_073_741_824.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_are_read_in_the_unit_that_fits() {
+        assert_eq!(super::size(315), "315 B");
+        assert_eq!(super::size(8806), "8.6 KiB");
+        assert_eq!(super::size(3_277_000_000), "3.05 GiB");
+        assert_eq!(super::size(436 << 20), "436.0 MiB");
+    }
 }
