@@ -109,22 +109,8 @@ fn tokenize(text: &str, out: &mut Normalized) {
             } else {
                 w.end_token();
             }
-        } else if c.is_numeric() {
-            w.digit();
-        } else if c.is_alphabetic() || is_mark(c) {
-            if is_unspaced_script(c) {
-                w.end_token();
-                w.letter(c);
-                w.end_token();
-            } else {
-                for l in c.to_lowercase() {
-                    w.letter(l);
-                }
-            }
-        } else if c == '\u{2019}' && w.start.is_some() && next().is_some_and(joins_word) {
-            // Typographic apostrophe inside a word.
         } else {
-            w.end_token();
+            w.non_ascii(c, next());
         }
         i += len;
     }
@@ -159,6 +145,25 @@ impl Writer<'_> {
         if !self.in_number {
             self.out.text.push('0');
             self.in_number = true;
+        }
+    }
+    /// A character beyond ASCII, `next` the one after it.
+    fn non_ascii(&mut self, c: char, next: Option<char>) {
+        if c.is_numeric() {
+            self.digit();
+        } else if c.is_alphabetic() || is_mark(c) {
+            if is_unspaced_script(c) {
+                self.end_token();
+                self.letter(c);
+                self.end_token();
+            } else {
+                for l in c.to_lowercase() {
+                    self.letter(l);
+                }
+            }
+        } else if !(c == '\u{2019}' && self.start.is_some() && next.is_some_and(joins_word)) {
+            // (A typographic apostrophe inside a word is dropped.)
+            self.end_token();
         }
     }
     #[inline]
@@ -251,8 +256,9 @@ mod tests {
         assert_eq!(norm("مرحبا بالعالم").1.len(), 2);
     }
 
-    /// The tokenizer as first written, character by character: the
-    /// reference the byte loop is checked against.
+    /// The tokenizer as first written, character by character (its
+    /// non-ASCII branch shared with the byte loop): the reference the byte
+    /// loop's ASCII paths are checked against.
     fn feed(chars: impl Iterator<Item = char>, w: &mut Writer<'_>) {
         let mut chars = chars.peekable();
         while let Some(c) = chars.next() {
@@ -272,23 +278,9 @@ mod tests {
                         w.end_token();
                     }
                 }
-            } else if c.is_numeric() {
-                w.digit();
-            } else if c.is_alphabetic() || is_mark(c) {
-                if is_unspaced_script(c) {
-                    w.end_token();
-                    w.letter(c);
-                    w.end_token();
-                } else {
-                    for l in c.to_lowercase() {
-                        w.letter(l);
-                    }
-                }
-            } else if !(c == '\u{2019}'
-                && w.start.is_some()
-                && chars.peek().is_some_and(|&n| joins_word(n)))
-            {
-                w.end_token();
+            } else {
+                let next = chars.peek().copied();
+                w.non_ascii(c, next);
             }
         }
     }
