@@ -48,9 +48,9 @@ impl DocIds {
         self.table.len()
     }
 
-    /// Heap bytes of the table (a handle and a control byte a bucket).
+    /// Heap bytes of the table (its buckets and control bytes).
     pub fn heap_bytes(&self) -> usize {
-        self.table.capacity() * (std::mem::size_of::<DocIdx>() + 1)
+        self.table.allocation_size()
     }
 
     pub fn is_empty(&self) -> bool {

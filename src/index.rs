@@ -324,11 +324,16 @@ impl SketchIndex {
     /// arrays as far as they are filled (their spare capacity is reserved,
     /// not touched, so it is not resident).
     pub fn heap_bytes(&self) -> usize {
-        let slots = self.exact.len();
+        use std::mem::size_of_val;
         self.by_exact.heap_bytes()
             + self.bands.iter().map(MultiTable::heap_bytes).sum::<usize>()
-            + slots * (8 + 4 + 4 + 1 + SKETCH_LEN + BANDS * 4)
-            + self.free.len() * 4
+            + size_of_val(&self.exact[..])
+            + size_of_val(&self.cluster[..])
+            + size_of_val(&self.refs[..])
+            + size_of_val(&self.tokens[..])
+            + size_of_val(&self.minima[..])
+            + size_of_val(&self.band_keys[..])
+            + size_of_val(&self.free[..])
     }
 
     fn best(&self, sketch: &Sketch, tokens: u32) -> Option<NearMatch> {
