@@ -38,7 +38,7 @@ use crate::pattern::{self, DocPatterns, Patterns};
 use crate::proto::store::{StoredDocument, StoredSegment};
 use crate::segment::{split_paragraphs, split_text, Span};
 use crate::snapshot::{self, SnapshotError};
-use crate::store::{Generation, Store, StoreError, StoreOptions, Ticket, Write};
+use crate::store::{Change, Generation, Store, StoreError, StoreOptions, Ticket, Write};
 use crate::structure::{self, SegmentShape};
 use crate::time::{self, Micros};
 
@@ -314,10 +314,20 @@ pub struct Analyzed(Vec<Result<Analysis>>);
 /// A batch applied by [`Engine::apply_batch`], waiting for its commit.
 pub struct Applied {
     results: Vec<Result<DocumentLabels>>,
-    /// (id, seq, index in `results`) of each document applied.
-    applied: Vec<(String, u64, usize)>,
+    /// Each document applied.
+    applied: Vec<AppliedDoc>,
     /// Each chunk's ticket and the end of its documents in `applied`.
     tickets: Vec<(Result<Ticket, StoreError>, usize)>,
+}
+
+/// A document of an applied batch, for rolling it back.
+struct AppliedDoc {
+    id: String,
+    seq: u64,
+    /// The `seq` of the version it replaced.
+    replaced: Option<u64>,
+    /// Its index in the batch's results.
+    result: usize,
 }
 
 /// The second part of a snapshot, read beside the first.
@@ -459,14 +469,23 @@ impl Engine {
                 }
                 match analysis {
                     Ok(a) => {
-                        let (labels, stored) = state.apply(a, &self.config);
-                        applied.push((stored.id.clone(), stored.seq, results.len()));
+                        let (labels, stored, replaced) = state.apply(a, &self.config);
+                        applied.push(AppliedDoc {
+                            id: stored.id.clone(),
+                            seq: stored.seq,
+                            replaced,
+                            result: results.len(),
+                        });
+                        if let Some(seq) = replaced {
+                            let id = stored.id.clone();
+                            writes.push(Write::Delete { id, seq });
+                        }
                         writes.push(Write::Put(stored));
                         results.push(Ok(labels));
                     }
                     Err(e) => results.push(Err(e)),
                 }
-                if writes.len() == APPLY_CHUNK {
+                if writes.len() >= APPLY_CHUNK {
                     // Submitted under the lock so the store sees writes in
                     // state order; the store may wait for the batch's next
                     // chunk to commit them together.
@@ -501,13 +520,9 @@ impl Engine {
             if let Err(e) = ticket.and_then(|t| t.wait()) {
                 let failed = &applied[start..end];
                 warn!(error = %e, documents = failed.len(), "ingest not durable; rolling back");
-                let ids: Vec<_> = failed
-                    .iter()
-                    .map(|(id, seq, _)| (id.clone(), *seq))
-                    .collect();
-                self.roll_back(&ids);
-                for (_, _, i) in failed {
-                    results[*i] = Err(Error::Unavailable(format!(
+                self.roll_back(failed);
+                for doc in failed {
+                    results[doc.result] = Err(Error::Unavailable(format!(
                         "store write failed, nothing acknowledged: {e}"
                     )));
                 }
@@ -563,16 +578,15 @@ impl Engine {
     /// A stored document labelled against the current index, and its text
     /// when asked for.
     pub fn document(&self, id: &str, with_text: bool) -> Result<(DocumentLabels, Option<String>)> {
-        let labels = {
+        let (labels, seq) = {
             let state = self.read();
             let idx = state.lookup(id)?;
-            state.relabel(idx, &self.config)
+            (state.relabel(idx, &self.config), state.doc(idx).seq)
         };
         let text = if with_text {
-            let stored = self
-                .store
-                .get(id)?
-                .ok_or_else(|| Error::NotFound(format!("document {id:?} was deleted meanwhile")))?;
+            let stored = self.store.get(seq)?.ok_or_else(|| {
+                Error::NotFound(format!("document {id:?} was deleted or replaced meanwhile"))
+            })?;
             Some(stored.text)
         } else {
             None
@@ -586,11 +600,12 @@ impl Engine {
         let (segments, ticket) = {
             let mut state = self.write();
             let idx = state.lookup(id)?;
+            let delete = Write::Delete {
+                id: state.doc(idx).id().to_string(),
+                seq: state.doc(idx).seq,
+            };
             let segments = state.remove(idx);
-            (
-                segments,
-                self.store.submit(vec![Write::Delete(id.to_string())]),
-            )
+            (segments, self.store.submit(vec![delete]))
         };
         ticket?.wait()?;
         Ok(segments)
@@ -947,15 +962,15 @@ impl Engine {
         })
     }
 
-    fn roll_back(&self, applied: &[(String, u64)]) {
+    fn roll_back(&self, applied: &[AppliedDoc]) {
         let mut state = self.write();
-        for (id, seq) in applied.iter().rev() {
-            let Some(idx) = state.find_id(id) else {
+        for doc in applied.iter().rev() {
+            let Some(idx) = state.find_id(&doc.id) else {
                 continue;
             };
             if state.docs[idx as usize]
                 .as_ref()
-                .is_some_and(|d| d.seq == *seq)
+                .is_some_and(|d| d.seq == doc.seq)
             {
                 state.remove(idx);
             }
@@ -963,17 +978,20 @@ impl Engine {
         drop(state);
         // A failed replacement took the old version out of memory; the store
         // still has it, so put it back.
-        for (id, _) in applied {
-            match self.store.get(id) {
+        for doc in applied {
+            let Some(old_seq) = doc.replaced else {
+                continue;
+            };
+            match self.store.get(old_seq) {
                 Ok(Some(old)) => {
                     let mut state = self.write();
-                    if state.find_id(id).is_none() {
+                    if state.find_id(&doc.id).is_none() {
                         state.restore(&old);
                     }
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    warn!(error = %e, id = %id, "cannot restore earlier version after failed write")
+                    warn!(error = %e, id = %doc.id, "cannot restore earlier version after failed write")
                 }
             }
         }
@@ -982,10 +1000,10 @@ impl Engine {
     fn with_representative(
         &self,
         mut info: ClusterInfo,
-        rep: Option<(String, u32, u32)>,
+        rep: Option<(u64, u32, u32)>,
     ) -> ClusterInfo {
-        if let Some((doc, start, end)) = rep {
-            match self.store.get(&doc) {
+        if let Some((seq, start, end)) = rep {
+            match self.store.get(seq) {
                 Ok(Some(d)) => {
                     info.representative = d
                         .text
@@ -1160,7 +1178,7 @@ impl State {
     fn reapply(
         &mut self,
         store: &Store,
-        written: &[String],
+        written: &[Change],
     ) -> Result<u64, crate::store::StoreError> {
         let mut decoded = Decoded::default();
         store.for_each_of(written, |id, stored| match stored {
@@ -1458,14 +1476,17 @@ impl State {
     }
 
     /// Adds an analysed document (replacing an earlier version) and labels it.
-    fn apply(&mut self, a: Analysis, config: &EngineConfig) -> (DocumentLabels, StoredDocument) {
-        let replaced = match self.find_id(&a.doc.id) {
-            Some(old) => {
-                self.remove(old);
-                true
-            }
-            None => false,
-        };
+    /// Also returns the `seq` of the version it replaced.
+    fn apply(
+        &mut self,
+        a: Analysis,
+        config: &EngineConfig,
+    ) -> (DocumentLabels, StoredDocument, Option<u64>) {
+        let replaced = self.find_id(&a.doc.id).map(|old| {
+            let seq = self.doc(old).seq;
+            self.remove(old);
+            seq
+        });
         self.seq += 1;
         let source = self.intern(&a.doc.source);
         let idx = self.docs.len() as DocIdx;
@@ -1519,9 +1540,9 @@ impl State {
         };
         self.add_record(rec);
         let mut labels = self.relabel(idx, config);
-        labels.replaced = replaced;
+        labels.replaced = replaced.is_some();
         labels.text = html_text;
-        (labels, stored)
+        (labels, stored, replaced)
     }
 
     fn add_record(&mut self, rec: DocRecord) {
@@ -1836,13 +1857,13 @@ impl State {
         }
     }
 
-    /// (document id, start, end) of the segment that stands for cluster
+    /// (document `seq`, start, end) of the segment that stands for cluster
     /// `id`: the first segment in it of the member that joined first.
-    fn representative(&self, id: ClusterId, c: &Cluster) -> Option<(String, u32, u32)> {
+    fn representative(&self, id: ClusterId, c: &Cluster) -> Option<(u64, u32, u32)> {
         let doc = c.members().next()?.doc;
         let d = self.docs.get(doc as usize)?.as_ref()?;
         let s = d.segments().iter().find(|s| s.cluster() == id)?;
-        Some((d.id().to_string(), s.span.start, s.span.end))
+        Some((d.seq, s.span.start, s.span.end))
     }
 }
 

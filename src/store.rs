@@ -2,7 +2,11 @@
 //!
 //! Every acknowledged ingest is a committed redb transaction (fsync) holding
 //! the document, its text and the cluster each segment joined; the in-memory
-//! index is rebuilt from these records on start. One writer thread takes all
+//! index is rebuilt from these records on start. Records are keyed by their
+//! ingest sequence number, not their id: new records then go to the end of
+//! the tree, where ids (urls, in any order) would land on a different page
+//! each and make every commit rewrite as many pages as it has documents.
+//! The engine keeps each live document's sequence number in memory. One writer thread takes all
 //! pending writes at once and commits them together, so concurrent callers
 //! share an fsync instead of queueing for one each.
 //!
@@ -23,26 +27,31 @@ use std::time::Duration;
 use prost::Message;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use thiserror::Error;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::proto::store::StoredDocument;
 
-const DOCUMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
+/// Records by `seq`.
+const DOCUMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
+/// Records by id, as releases before [`DOCUMENTS`] kept them; moved into
+/// it on open.
+const ID_KEYED: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
 /// `STORE_ID` and `GENERATION`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Random, set when the meta table is created: a snapshot names its store.
 const STORE_ID: &str = "store_id";
 /// Commits that changed documents, bumped in each group commit.
 const GENERATION: &str = "generation";
-/// The ids each commit put or deleted, in order, by generation: one row a
-/// commit ([`encode_ids`]). Trimmed up to a snapshot's generation once that
-/// snapshot is durable.
-const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("commits");
-/// The journal as releases before [`JOURNAL`] wrote it, a row per id
-/// (an insert and a removal per document cost a sixth of an ingest's
-/// instructions). Dropped on open: the commits it held are then missing
-/// from the journal, so the next open that needs them replays the store.
-const ROW_JOURNAL: TableDefinition<(u64, u32), &str> = TableDefinition::new("journal");
+/// What each commit put or deleted (id and `seq`), in order, by
+/// generation: one row a commit ([`encode_change`]). Trimmed up to a
+/// snapshot's generation once that snapshot is durable.
+const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+/// Journals of earlier releases: a row of ids per commit (without the
+/// `seq` that now finds a record), and before it a row per id (an insert
+/// and a removal per document cost a sixth of an ingest's instructions).
+/// Dropped on open: the commits they held are then missing from the
+/// journal, so the next open that needs them replays the store.
+const OLD_JOURNALS: [&str; 2] = ["commits", "journal"];
 
 /// Page cache of a durable store unless configured (redb's own default is
 /// 1 GiB, which would count against every deployment's memory).
@@ -67,14 +76,16 @@ pub enum StoreError {
     },
     #[error("corrupt journal row of commit {generation}")]
     CorruptJournal { generation: u64 },
+    #[error("the journal names {id:?} at record {seq}, which holds {found:?}")]
+    JournalMismatch { id: String, seq: u64, found: String },
     #[error("the store is closed")]
     Closed,
 }
 
-/// A stored record; a record that does not decode is named by its id.
-fn decode(id: &str, bytes: &[u8]) -> Result<StoredDocument, StoreError> {
+/// A stored record; a record that does not decode is named by its key.
+fn decode(key: impl std::fmt::Display, bytes: &[u8]) -> Result<StoredDocument, StoreError> {
     StoredDocument::decode(bytes).map_err(|source| StoreError::Corrupt {
-        id: id.to_string(),
+        id: key.to_string(),
         source,
     })
 }
@@ -84,8 +95,26 @@ fn engine_err(e: impl Into<redb::Error>) -> StoreError {
 }
 
 pub enum Write {
+    /// Stored under its `seq`. A new version of a stored id comes after a
+    /// [`Write::Delete`] of the old one.
     Put(StoredDocument),
-    Delete(String),
+    /// The record of `id` stored under `seq`.
+    Delete { id: String, seq: u64 },
+}
+
+/// A write as the journal lists it (see [`Store::written_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Put { id: String, seq: u64 },
+    Delete { id: String },
+}
+
+impl Change {
+    pub fn id(&self) -> &str {
+        match self {
+            Change::Put { id, .. } | Change::Delete { id } => id,
+        }
+    }
 }
 
 type Ack = mpsc::SyncSender<Result<(), String>>;
@@ -225,7 +254,11 @@ impl Store {
                     meta.insert(STORE_ID, new_store_id()).map_err(engine_err)?;
                 }
             }
-            txn.delete_table(ROW_JOURNAL).map_err(engine_err)?;
+            rekey_by_seq(&txn)?;
+            for old in OLD_JOURNALS {
+                txn.delete_table(redb::TableDefinition::<u64, &[u8]>::new(old))
+                    .map_err(engine_err)?;
+            }
             if journal {
                 txn.open_table(JOURNAL).map_err(engine_err)?;
             } else {
@@ -307,20 +340,21 @@ impl Store {
         Ok(Ticket(rx))
     }
 
-    pub fn get(&self, id: &str) -> Result<Option<StoredDocument>, StoreError> {
+    /// The record stored under `seq`.
+    pub fn get(&self, seq: u64) -> Result<Option<StoredDocument>, StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
         let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
-        let Some(v) = table.get(id).map_err(engine_err)? else {
+        let Some(v) = table.get(seq).map_err(engine_err)? else {
             return Ok(None);
         };
-        decode(id, v.value()).map(Some)
+        decode(seq, v.value()).map(Some)
     }
 
-    /// The ids written since `generation` (put or deleted; each once, in
-    /// the order of their last write), or `None` when the journal does not
+    /// What was written since `generation`, each id once at its last write
+    /// (in the order of those writes), or `None` when the journal does not
     /// hold every commit since: it was trimmed past it, was off, or the
     /// store was written by a release without one.
-    pub fn written_since(&self, generation: u64) -> Result<Option<Vec<String>>, StoreError> {
+    pub fn written_since(&self, generation: u64) -> Result<Option<Vec<Change>>, StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
         let current = {
             let meta = txn.open_table(META).map_err(engine_err)?;
@@ -337,7 +371,7 @@ impl Store {
             Err(e) => return Err(engine_err(e)),
         };
         let mut expected = generation + 1;
-        let mut ids = Vec::new();
+        let mut changes = Vec::new();
         for row in journal.range(generation + 1..).map_err(engine_err)? {
             let (k, v) = row.map_err(engine_err)?;
             if k.value() != expected {
@@ -345,20 +379,19 @@ impl Store {
                 return Ok(None);
             }
             expected += 1;
-            let row = decode_ids(v.value()).ok_or(StoreError::CorruptJournal {
+            decode_changes(v.value(), &mut changes).ok_or(StoreError::CorruptJournal {
                 generation: k.value(),
             })?;
-            ids.extend(row.into_iter().map(str::to_string));
         }
         if expected != current + 1 {
             return Ok(None);
         }
         // Last write wins: keep each id at its last position.
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
-        let mut last: Vec<String> = ids
+        let mut seen = std::collections::HashSet::with_capacity(changes.len());
+        let mut last: Vec<Change> = changes
             .into_iter()
             .rev()
-            .filter(|id| seen.insert(id.clone()))
+            .filter(|c| seen.insert(c.id().to_string()))
             .collect();
         last.reverse();
         Ok(Some(last))
@@ -373,8 +406,10 @@ impl Store {
             let mut journal = txn.open_table(JOURNAL).map_err(engine_err)?;
             let mut trimmed = 0;
             journal
-                .retain_in(..=generation, |_, ids| {
-                    trimmed += decode_ids(ids).map_or(0, |ids| ids.len());
+                .retain_in(..=generation, |_, row| {
+                    let mut changes = Vec::new();
+                    decode_changes(row, &mut changes);
+                    trimmed += changes.len();
                     false
                 })
                 .map_err(engine_err)?;
@@ -384,24 +419,39 @@ impl Store {
         Ok(trimmed)
     }
 
-    /// Calls `f` with each id of `ids` and its stored document (`None`:
-    /// not stored), in one read transaction and in key order, which keeps
-    /// the lookups of a large batch close together in the file.
+    /// Calls `f` with the id of each change and its stored document
+    /// (`None`: deleted), in one read transaction, the records in key
+    /// order, which keeps the lookups of a large batch close together in
+    /// the file. A put whose record is missing or holds another id is an
+    /// error: the journal and the records disagree.
     pub fn for_each_of(
         &self,
-        ids: &[String],
+        changes: &[Change],
         mut f: impl FnMut(&str, Option<StoredDocument>),
     ) -> Result<(), StoreError> {
-        let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
+        let mut puts = Vec::with_capacity(changes.len());
+        for change in changes {
+            match change {
+                Change::Put { id, seq } => puts.push((*seq, id.as_str())),
+                Change::Delete { id } => f(id, None),
+            }
+        }
+        puts.sort_unstable();
         let txn = self.db.begin_read().map_err(engine_err)?;
         let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
-        for id in sorted {
-            let doc = match table.get(id).map_err(engine_err)? {
-                Some(v) => Some(decode(id, v.value())?),
-                None => None,
+        for (seq, id) in puts {
+            let doc = match table.get(seq).map_err(engine_err)? {
+                Some(v) => decode(seq, v.value())?,
+                None => StoredDocument::default(),
             };
-            f(id, doc);
+            if doc.id != id {
+                return Err(StoreError::JournalMismatch {
+                    id: id.to_string(),
+                    seq,
+                    found: doc.id,
+                });
+            }
+            f(id, Some(doc));
         }
         Ok(())
     }
@@ -413,8 +463,8 @@ impl Store {
         Ok(table.len().map_err(engine_err)? as usize)
     }
 
-    /// Calls `f` with every stored document, in key order (not ingest
-    /// order: see `seq`), decoded one at a time.
+    /// Calls `f` with every stored document, in ingest order (`seq`),
+    /// decoded one at a time.
     pub fn for_each_record(&self, mut f: impl FnMut(StoredDocument)) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
         let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
@@ -441,23 +491,78 @@ impl Drop for Store {
     }
 }
 
-/// Appends an id to a commit's journal row: its length as a varint, then
-/// its bytes.
-fn encode_id(id: &str, out: &mut Vec<u8>) {
+/// Appends a write to a commit's journal row: `seq` shifted left by one
+/// with the low bit set for a delete, as a varint, then the id's length as
+/// a varint and its bytes.
+fn encode_change(id: &str, seq: u64, deleted: bool, out: &mut Vec<u8>) {
+    prost::encoding::encode_varint(seq << 1 | u64::from(deleted), out);
     prost::encoding::encode_varint(id.len() as u64, out);
     out.extend_from_slice(id.as_bytes());
 }
 
-/// The ids of a journal row; `None` when it is cut short or not UTF-8.
-fn decode_ids(mut row: &[u8]) -> Option<Vec<&str>> {
-    let mut ids = Vec::new();
+/// Appends the changes of a journal row to `out`; `None` when it is cut
+/// short or an id is not UTF-8.
+fn decode_changes(mut row: &[u8], out: &mut Vec<Change>) -> Option<()> {
+    use prost::encoding::decode_varint;
     while !row.is_empty() {
-        let len = usize::try_from(prost::encoding::decode_varint(&mut row).ok()?).ok()?;
-        let id = row.get(..len)?;
-        ids.push(std::str::from_utf8(id).ok()?);
+        let key = decode_varint(&mut row).ok()?;
+        let len = usize::try_from(decode_varint(&mut row).ok()?).ok()?;
+        let id = std::str::from_utf8(row.get(..len)?).ok()?.to_string();
         row = &row[len..];
+        out.push(match key & 1 {
+            0 => Change::Put { id, seq: key >> 1 },
+            _ => Change::Delete { id },
+        });
     }
-    Some(ids)
+    Some(())
+}
+
+/// Moves the records of a store written by an earlier release (keyed by
+/// id) under their `seq`, in `txn`. Should two records share a `seq`
+/// (which no release wrote), the one displaced gets a new `seq` past every
+/// other rather than be lost.
+fn rekey_by_seq(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let old = match txn.open_table(ID_KEYED) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(engine_err(e)),
+    };
+    let started = std::time::Instant::now();
+    let mut table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
+    let mut displaced = Vec::new();
+    let mut moved = 0u64;
+    let mut last = table
+        .last()
+        .map_err(engine_err)?
+        .map_or(0, |(k, _)| k.value());
+    for row in old.iter().map_err(engine_err)? {
+        let (k, v) = row.map_err(engine_err)?;
+        let doc = decode(k.value(), v.value())?;
+        last = last.max(doc.seq);
+        if let Some(prev) = table.insert(doc.seq, v.value()).map_err(engine_err)? {
+            displaced.push(decode(doc.seq, prev.value())?);
+        }
+        moved += 1;
+    }
+    for mut doc in displaced {
+        last += 1;
+        warn!(id = %doc.id, seq = doc.seq, new_seq = last, "two records of one seq; renumbering one");
+        doc.seq = last;
+        table
+            .insert(doc.seq, doc.encode_to_vec().as_slice())
+            .map_err(engine_err)?;
+    }
+    drop(table);
+    drop(old);
+    txn.delete_table(ID_KEYED).map_err(engine_err)?;
+    if moved > 0 {
+        info!(
+            records = moved,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "records keyed by seq (store of an earlier release)"
+        );
+    }
+    Ok(())
 }
 
 /// Unpredictable enough to tell two stores apart; not a secret.
@@ -532,20 +637,20 @@ fn commit(db: &Database, group: &[Job], journal: bool, quick_repair: bool) -> Re
             let mut journalled = Vec::new();
             let mut buf = Vec::new();
             for w in group.iter().flat_map(|job| &job.writes) {
-                let id = match w {
+                let (id, seq, deleted) = match w {
                     Write::Put(doc) => {
                         buf.clear();
                         doc.encode(&mut buf).expect("vec has capacity");
-                        table.insert(doc.id.as_str(), buf.as_slice())?;
-                        doc.id.as_str()
+                        table.insert(doc.seq, buf.as_slice())?;
+                        (doc.id.as_str(), doc.seq, false)
                     }
-                    Write::Delete(id) => {
-                        table.remove(id.as_str())?;
-                        id.as_str()
+                    Write::Delete { id, seq } => {
+                        table.remove(*seq)?;
+                        (id.as_str(), *seq, true)
                     }
                 };
                 if journal {
-                    encode_id(id, &mut journalled);
+                    encode_change(id, seq, deleted, &mut journalled);
                 }
             }
             if journal {
@@ -589,7 +694,8 @@ mod tests {
         // commit. Without the wait the writer, idle, commits the first on
         // its own at once. A few tries, in case a loaded machine holds the
         // submitting thread past the wait.
-        let grouped = (0..5).any(|round| {
+        let seq = |round: u64, i: u64| 2 + 3 * round + i;
+        let grouped = (0..5).find(|&round| {
             let before = store.generation().unwrap().generation;
             let tickets: Vec<Ticket> = (0..3)
                 .map(|i| {
@@ -597,7 +703,9 @@ mod tests {
                         std::thread::sleep(Duration::from_millis(1));
                     }
                     let id = format!("r{round}-{i}");
-                    store.submit_chunk(vec![put(&id, 2)], i < 2).unwrap()
+                    store
+                        .submit_chunk(vec![put(&id, seq(round, i))], i < 2)
+                        .unwrap()
                 })
                 .collect();
             for t in tickets {
@@ -605,8 +713,9 @@ mod tests {
             }
             store.generation().unwrap().generation == before + 1
         });
-        assert!(grouped, "every round took more than one commit");
-        assert!(store.get("r0-2").unwrap().is_some());
+        let round = grouped.expect("every round took more than one commit");
+        let last = store.get(seq(round, 2)).unwrap().unwrap();
+        assert_eq!(last.id, format!("r{round}-2"));
     }
 
     #[test]
@@ -618,58 +727,166 @@ mod tests {
         // Nothing to write: no commit, no generation.
         commit(&store, vec![]);
         assert_eq!(store.generation().unwrap().generation, after_first);
-        commit(&store, vec![put("c", 3), Write::Delete("a".into())]);
-        commit(&store, vec![put("c", 4)]);
+        let delete = |id: &str, seq| Write::Delete { id: id.into(), seq };
+        commit(&store, vec![put("c", 3), delete("a", 1)]);
+        // A new version of c replaces the old.
+        commit(&store, vec![delete("c", 3), put("c", 4)]);
         let now = store.generation().unwrap().generation;
         assert_eq!(now, after_first + 2);
+        assert_eq!(store.documents().unwrap(), 2);
+        assert!(store.get(1).unwrap().is_none());
+        assert!(store.get(3).unwrap().is_none());
+        assert_eq!(store.get(4).unwrap().unwrap().id, "c");
 
         let since = |g| store.written_since(g).unwrap();
+        let gone = |id: &str| Change::Delete { id: id.into() };
+        let at = |id: &str, seq| Change::Put { id: id.into(), seq };
         assert_eq!(since(now), Some(vec![]));
         // Each id once, at its last write.
-        assert_eq!(since(after_first), Some(vec!["a".into(), "c".into()]));
-        assert_eq!(since(0), Some(vec!["b".into(), "a".into(), "c".into()]));
+        assert_eq!(since(after_first), Some(vec![gone("a"), at("c", 4)]));
+        assert_eq!(since(0), Some(vec![at("b", 2), gone("a"), at("c", 4)]));
         // A generation the store has not reached.
         assert_eq!(since(now + 1), None);
 
-        assert_eq!(store.trim_journal(after_first).unwrap(), 2);
+        let mut seen = Vec::new();
+        store
+            .for_each_of(&since(0).unwrap(), |id, doc| {
+                seen.push((id.to_string(), doc.map(|d| d.seq)))
+            })
+            .unwrap();
+        seen.sort();
+        let expected = [("a", None), ("b", Some(2)), ("c", Some(4))];
+        let expected: Vec<_> = expected.iter().map(|&(i, s)| (i.to_string(), s)).collect();
+        assert_eq!(seen, expected);
+
+        // Two writes in the first commit, one in the second.
+        assert_eq!(store.trim_journal(after_first + 1).unwrap(), 4);
         assert_eq!(since(0), None, "trimmed commits are missing");
-        assert_eq!(since(after_first), Some(vec!["a".into(), "c".into()]));
+        assert_eq!(
+            since(after_first + 1),
+            Some(vec![gone("c"), at("c", 4)][1..].to_vec())
+        );
     }
 
     #[test]
-    fn a_journal_of_rows_per_id_is_dropped_and_leaves_a_gap() {
+    fn a_journal_that_names_another_record_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path())).unwrap();
+        commit(&store, vec![put("a", 1)]);
+        let wrong = [Change::Put {
+            id: "b".into(),
+            seq: 1,
+        }];
+        let err = store.for_each_of(&wrong, |_, _| {}).unwrap_err();
+        assert!(matches!(err, StoreError::JournalMismatch { .. }), "{err}");
+        let missing = [Change::Put {
+            id: "a".into(),
+            seq: 7,
+        }];
+        assert!(store.for_each_of(&missing, |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn records_keyed_by_id_are_moved_under_their_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(Some(dir.path())).unwrap();
+            // What an earlier release wrote: records by id, one pair of
+            // them (which no release wrote) under one seq.
+            let txn = store.db.begin_write().unwrap();
+            {
+                let mut old = txn.open_table(ID_KEYED).unwrap();
+                for (id, seq) in [("zeta", 1), ("alpha", 2), ("mid", 5), ("twin", 5)] {
+                    let doc = StoredDocument {
+                        id: id.into(),
+                        seq,
+                        text: format!("text of {id}"),
+                        ..Default::default()
+                    };
+                    old.insert(id, doc.encode_to_vec().as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(Some(dir.path())).unwrap();
+        let mut records = Vec::new();
+        store
+            .for_each_record(|d| records.push((d.seq, d.id, d.text)))
+            .unwrap();
+        let ids: Vec<(u64, &str)> = records.iter().map(|(s, i, _)| (*s, i.as_str())).collect();
+        // In seq order; of the pair, the one the other displaced moves on.
+        assert_eq!(ids, [(1, "zeta"), (2, "alpha"), (5, "twin"), (6, "mid")]);
+        assert_eq!(records[3].2, "text of mid");
+        assert_eq!(store.get(6).unwrap().unwrap().seq, 6);
+        let txn = store.db.begin_read().unwrap();
+        assert!(matches!(
+            txn.open_table(ID_KEYED),
+            Err(redb::TableError::TableDoesNotExist(_))
+        ));
+    }
+
+    #[test]
+    fn journals_of_earlier_releases_are_dropped_and_leave_a_gap() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(Some(dir.path())).unwrap();
             commit(&store, vec![put("a", 1)]);
-            // What an earlier release wrote beside the commit: a row per id.
+            // What earlier releases wrote beside the commit: a row per id,
+            // then a row of ids per commit.
             let txn = store.db.begin_write().unwrap();
-            txn.open_table(ROW_JOURNAL)
+            let rows: TableDefinition<(u64, u32), &str> = TableDefinition::new(OLD_JOURNALS[1]);
+            txn.open_table(rows).unwrap().insert((1, 0), "a").unwrap();
+            let ids: TableDefinition<u64, &[u8]> = TableDefinition::new(OLD_JOURNALS[0]);
+            txn.open_table(ids)
                 .unwrap()
-                .insert((1, 0), "a")
+                .insert(1, &b"\x01a"[..])
                 .unwrap();
             txn.open_table(JOURNAL).unwrap().remove(1).unwrap();
             txn.commit().unwrap();
         }
         let store = Store::open(Some(dir.path())).unwrap();
         let txn = store.db.begin_read().unwrap();
-        assert!(matches!(
-            txn.open_table(ROW_JOURNAL),
-            Err(redb::TableError::TableDoesNotExist(_))
-        ));
+        for old in OLD_JOURNALS {
+            let table: TableDefinition<u64, &[u8]> = TableDefinition::new(old);
+            assert!(matches!(
+                txn.open_table(table),
+                Err(redb::TableError::TableDoesNotExist(_))
+            ));
+        }
         assert_eq!(store.written_since(0).unwrap(), None);
         assert_eq!(store.written_since(1).unwrap(), Some(vec![]));
     }
 
     #[test]
-    fn a_journal_row_round_trips_its_ids() {
+    fn a_journal_row_round_trips_its_changes() {
         let mut row = Vec::new();
-        for id in ["a", "", "ünïcode id", &"x".repeat(300)] {
-            encode_id(id, &mut row);
+        let long = "x".repeat(300);
+        let written = [
+            ("a", 1, false),
+            ("", 0, true),
+            ("ünïcode id", u64::MAX >> 1, false),
+        ];
+        for (id, seq, deleted) in written.iter().copied().chain([(long.as_str(), 9, true)]) {
+            encode_change(id, seq, deleted, &mut row);
         }
-        let ids = decode_ids(&row).unwrap();
-        assert_eq!(ids, ["a", "", "ünïcode id", &"x".repeat(300)]);
-        assert_eq!(decode_ids(&row[..row.len() - 1]), None);
+        let mut changes = Vec::new();
+        decode_changes(&row, &mut changes).unwrap();
+        assert_eq!(
+            changes,
+            [
+                Change::Put {
+                    id: "a".into(),
+                    seq: 1
+                },
+                Change::Delete { id: "".into() },
+                Change::Put {
+                    id: "ünïcode id".into(),
+                    seq: u64::MAX >> 1
+                },
+                Change::Delete { id: long },
+            ]
+        );
+        assert_eq!(decode_changes(&row[..row.len() - 1], &mut Vec::new()), None);
     }
 
     #[test]
@@ -692,6 +909,12 @@ mod tests {
         commit(&store, vec![put("c", 3)]);
         assert_eq!(store.written_since(0).unwrap(), None);
         assert_eq!(store.written_since(1).unwrap(), None);
-        assert_eq!(store.written_since(2).unwrap(), Some(vec!["c".into()]));
+        assert_eq!(
+            store.written_since(2).unwrap(),
+            Some(vec![Change::Put {
+                id: "c".into(),
+                seq: 3
+            }])
+        );
     }
 }
