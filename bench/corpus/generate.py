@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate a near-duplicate benchmark corpus of N paragraphs from real text.
 
-    generate.py --out DIR --paragraphs N [--source PATH ...] [--seed S]
+    generate.py --out DIR --paragraphs N [--source PATH ...] [--seed S] [--ids url|line]
 
 Writes DIR/corpus.jsonl ({"id", "source", "text"}, one paragraph a line),
 DIR/truth.jsonl ({"id", "kind", "of", "edits", "ops"}) and DIR/meta.json.
@@ -12,6 +12,7 @@ paragraphs (bounded by the source text, not by N) is held in memory.
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -221,7 +222,21 @@ def main():
     ap.add_argument("--paragraphs", type=int, required=True)
     ap.add_argument("--source", action="append", help="file or directory (repeatable); default: Debian docs and licences")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--ids",
+        choices=["url", "line"],
+        default="url",
+        help="url: a url per paragraph, in no order, as crawls send them (default); "
+        "line: p000000123, the line number, which sorts in corpus order",
+    )
     args = ap.parse_args()
+    if args.ids == "url":
+        def id_of(i):
+            h = hashlib.blake2b(f"{args.seed}:{i}".encode(), digest_size=8).hexdigest()
+            return f"https://s{i % SOURCES}.example/news/{h}-{i}"
+    else:
+        def id_of(i):
+            return f"p{i:09d}"
     started = time.time()
 
     pool, meta = build_pool(args.source or DEFAULT_SOURCES)
@@ -243,7 +258,7 @@ def main():
         os.path.join(args.out, "truth.jsonl"), "w"
     ) as truth:
         for i in range(args.paragraphs):
-            pid = f"p{i:09d}"
+            pid = id_of(i)
             kind = rng.choices(kinds, weights)[0] if unique_ids else "unique"
             of, ops = None, []
             if kind == "unique":
@@ -251,7 +266,7 @@ def main():
                 unique_ids.append(i)
             else:
                 u = rng.randrange(len(unique_ids))
-                of = f"p{unique_ids[u]:09d}"
+                of = id_of(unique_ids[u])
                 text = text_of(u)
                 if kind == "near":
                     text, ops = near_copy(text, rng, donor_words(text_of, len(unique_ids), rng))
@@ -261,6 +276,7 @@ def main():
     meta.update(
         paragraphs=args.paragraphs,
         seed=args.seed,
+        ids=args.ids,
         sources=args.source or DEFAULT_SOURCES,
         counts=counts,
         recombined=max(0, len(unique_ids) - len(pool)),
