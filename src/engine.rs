@@ -185,8 +185,10 @@ struct SegmentRecord {
 /// heap block for a document of one segment).
 #[derive(Debug)]
 struct DocRecord {
-    /// The id, then the url: one allocation for both.
+    /// The id, then the url: one allocation for both. A url equal to the
+    /// id (a crawl's documents, as often as not) is not repeated.
     names: Box<str>,
+    /// The id's length, and [`URL_IS_ID`].
     id_len: u32,
     source: SourceIdx,
     published_at: Micros,
@@ -211,6 +213,9 @@ impl From<Vec<SegmentRecord>> for Segments {
     }
 }
 
+/// Set in [`DocRecord::id_len`] when the url is the id.
+const URL_IS_ID: u32 = 1 << 31;
+
 impl DocRecord {
     fn new(
         id: &str,
@@ -220,9 +225,18 @@ impl DocRecord {
         seq: u64,
         segments: Vec<SegmentRecord>,
     ) -> DocRecord {
+        let id_len = u32::try_from(id.len())
+            .ok()
+            .filter(|&n| n < URL_IS_ID)
+            .expect("ids are shorter than the document limit");
+        let (names, id_len) = if url == id {
+            (id.into(), id_len | URL_IS_ID)
+        } else {
+            ([id, url].concat().into_boxed_str(), id_len)
+        };
         DocRecord {
-            names: [id, url].concat().into_boxed_str(),
-            id_len: u32::try_from(id.len()).expect("ids are shorter than the document limit"),
+            names,
+            id_len,
             source,
             published_at,
             seq,
@@ -231,11 +245,15 @@ impl DocRecord {
     }
 
     fn id(&self) -> &str {
-        &self.names[..self.id_len as usize]
+        &self.names[..(self.id_len & !URL_IS_ID) as usize]
     }
 
     fn url(&self) -> &str {
-        &self.names[self.id_len as usize..]
+        if self.id_len & URL_IS_ID != 0 {
+            &self.names
+        } else {
+            &self.names[self.id_len as usize..]
+        }
     }
 
     fn segments(&self) -> &[SegmentRecord] {
@@ -1989,5 +2007,12 @@ mod tests {
             two.segments().iter().map(|s| s.cluster).collect::<Vec<_>>(),
             [3, 4]
         );
+        // A url that is the id is kept once.
+        let url = "https://x.example/news/3";
+        let three = DocRecord::new(url, url, 0, 5, 3, vec![seg(5)]);
+        assert_eq!((three.id(), three.url()), (url, url));
+        assert_eq!(three.heap_bytes(), url.len());
+        let four = DocRecord::new("", "", 0, 5, 4, vec![seg(6)]);
+        assert_eq!((four.id(), four.url()), ("", ""));
     }
 }
