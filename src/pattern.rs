@@ -141,25 +141,15 @@ pub fn head(text: &str) -> Option<String> {
     if !rest.chars().any(char::is_alphanumeric) {
         return None;
     }
-    // Checked before anything is allocated: most colons head nothing.
-    let words = || {
-        prefix
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-    };
-    let n = words().count();
-    if n == 0 || n > MAX_HEAD_WORDS || words().any(|w| w.chars().any(char::is_numeric)) {
-        return None;
-    }
-    let mut head = String::with_capacity(prefix.len());
-    for (i, w) in words().enumerate() {
-        if i > 0 {
-            head.push(' ');
-        }
-        // Not char by char: a word's final sigma lower-cases to ς.
-        head.push_str(&w.to_lowercase());
-    }
-    Some(head)
+    let words: Vec<String> = prefix
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let ok = !words.is_empty()
+        && words.len() <= MAX_HEAD_WORDS
+        && words.iter().all(|w| !w.chars().any(char::is_numeric));
+    ok.then(|| words.join(" "))
 }
 
 /// The digits of a text (hashed, 0 when it has none) and how many

@@ -64,9 +64,10 @@ const MAX_GROUP: usize = 4096;
 pub enum StoreError {
     #[error("storage engine: {0}")]
     Engine(#[from] redb::Error),
-    #[error("corrupt record {id:?}: {source}")]
+    /// `key`: the record's seq, or its id in a store of an earlier release.
+    #[error("corrupt record {key}: {source}")]
     Corrupt {
-        id: String,
+        key: String,
         source: prost::DecodeError,
     },
     #[error("cannot create data directory {path}: {source}")]
@@ -85,7 +86,7 @@ pub enum StoreError {
 /// A stored record; a record that does not decode is named by its key.
 fn decode(key: impl std::fmt::Display, bytes: &[u8]) -> Result<StoredDocument, StoreError> {
     StoredDocument::decode(bytes).map_err(|source| StoreError::Corrupt {
-        id: key.to_string(),
+        key: key.to_string(),
         source,
     })
 }
@@ -522,11 +523,9 @@ fn decode_changes(mut row: &[u8], out: &mut Vec<Change>) -> Option<()> {
 /// (which no release wrote), the one displaced gets a new `seq` past every
 /// other rather than be lost.
 fn rekey_by_seq(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-    let old = match txn.open_table(ID_KEYED) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-        Err(e) => return Err(engine_err(e)),
-    };
+    // Opened in a write transaction, a table that is not there is created
+    // empty; it is deleted below either way.
+    let old = txn.open_table(ID_KEYED).map_err(engine_err)?;
     let started = std::time::Instant::now();
     let mut table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
     let mut displaced = Vec::new();
