@@ -32,6 +32,7 @@ pub fn status(e: &Error) -> Status {
         Error::NotFound(_) => Code::NotFound,
         Error::Store(
             crate::store::StoreError::Corrupt { .. }
+            | crate::store::StoreError::CorruptBlock { .. }
             | crate::store::StoreError::CorruptJournal { .. },
         ) => Code::DataLoss,
         Error::Store(_) | Error::Unavailable(_) => Code::Unavailable,

@@ -2,13 +2,16 @@
 //!
 //! Every acknowledged ingest is a committed redb transaction (fsync) holding
 //! the document, its text and the cluster each segment joined; the in-memory
-//! index is rebuilt from these records on start. Records are keyed by their
-//! ingest sequence number, not their id: new records then go to the end of
-//! the tree, where ids (urls, in any order) would land on a different page
-//! each and make every commit rewrite as many pages as it has documents.
-//! The engine keeps each live document's sequence number in memory. One writer thread takes all
-//! pending writes at once and commits them together, so concurrent callers
-//! share an fsync instead of queueing for one each.
+//! index is rebuilt from these records on start. Records are found by their
+//! ingest sequence number, not their id, and a commit's records are packed
+//! into blocks of a few dozen ([`block`]) under the first one's `seq`:
+//! new blocks go to the end of the tree, and a commit makes one insert per
+//! block instead of one per record (where ids, urls in any order, would put
+//! each record on a page of its own). Removing a record rewrites its block.
+//! The engine keeps each live document's sequence number in memory. One
+//! writer thread takes all pending writes at once and commits them
+//! together, so concurrent callers share an fsync instead of queueing for
+//! one each.
 //!
 //! Every commit also bumps a generation counter kept in the same
 //! transaction, so that a snapshot of the state (`snapshot`) can tell
@@ -16,6 +19,8 @@
 //! journal is on) records which document ids it wrote under that
 //! generation: a restart after a crash reads the last snapshot and
 //! re-applies only the documents written since, instead of all of them.
+
+mod block;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +36,10 @@ use tracing::{debug, error, info, warn};
 
 use crate::proto::store::StoredDocument;
 
-/// Records by `seq`.
+/// Blocks of records ([`block`]) by the `seq` of their first.
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+/// Records by `seq`, one a row, as releases before [`BLOCKS`] kept them:
+/// read and removed in place, never written anew.
 const DOCUMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
 /// Records by id, as releases before [`DOCUMENTS`] kept them; moved into
 /// it on open.
@@ -42,6 +50,8 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const STORE_ID: &str = "store_id";
 /// Commits that changed documents, bumped in each group commit.
 const GENERATION: &str = "generation";
+/// Records in [`BLOCKS`] (those of [`DOCUMENTS`] are its length).
+const PACKED: &str = "block_records";
 /// What each commit put or deleted (id and `seq`), in order, by
 /// generation: one row a commit ([`encode_change`]). Trimmed up to a
 /// snapshot's generation once that snapshot is durable.
@@ -75,6 +85,8 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("corrupt block of records at {key}")]
+    CorruptBlock { key: u64 },
     #[error("corrupt journal row of commit {generation}")]
     CorruptJournal { generation: u64 },
     #[error("the journal names {id:?} at record {seq}, which holds {found:?}")]
@@ -249,6 +261,7 @@ impl Store {
         {
             let txn = begin_write(&db, quick_repair).map_err(engine_err)?;
             txn.open_table(DOCUMENTS).map_err(engine_err)?;
+            txn.open_table(BLOCKS).map_err(engine_err)?;
             {
                 let mut meta = txn.open_table(META).map_err(engine_err)?;
                 if meta.get(STORE_ID).map_err(engine_err)?.is_none() {
@@ -344,11 +357,7 @@ impl Store {
     /// The record stored under `seq`.
     pub fn get(&self, seq: u64) -> Result<Option<StoredDocument>, StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
-        let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
-        let Some(v) = table.get(seq).map_err(engine_err)? else {
-            return Ok(None);
-        };
-        decode(seq, v.value()).map(Some)
+        Reader::new(&txn)?.get(seq)
     }
 
     /// What was written since `generation`, each id once at its last write
@@ -439,12 +448,9 @@ impl Store {
         }
         puts.sort_unstable();
         let txn = self.db.begin_read().map_err(engine_err)?;
-        let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
+        let mut reader = Reader::new(&txn)?;
         for (seq, id) in puts {
-            let doc = match table.get(seq).map_err(engine_err)? {
-                Some(v) => decode(seq, v.value())?,
-                None => StoredDocument::default(),
-            };
+            let doc = reader.get(seq)?.unwrap_or_default();
             if doc.id != id {
                 return Err(StoreError::JournalMismatch {
                     id: id.to_string(),
@@ -461,15 +467,42 @@ impl Store {
     pub fn documents(&self) -> Result<usize, StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
         let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
-        Ok(table.len().map_err(engine_err)? as usize)
+        let meta = txn.open_table(META).map_err(engine_err)?;
+        let packed = meta
+            .get(PACKED)
+            .map_err(engine_err)?
+            .map_or(0, |v| v.value());
+        Ok((table.len().map_err(engine_err)? + packed) as usize)
     }
 
     /// Calls `f` with every stored document, in ingest order (`seq`),
     /// decoded one at a time.
     pub fn for_each_record(&self, mut f: impl FnMut(StoredDocument)) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
-        let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
-        for row in table.iter().map_err(engine_err)? {
+        let records = txn.open_table(DOCUMENTS).map_err(engine_err)?;
+        let blocks = txn.open_table(BLOCKS).map_err(engine_err)?;
+        // Both tables in `seq` order, merged (a store of an earlier
+        // release has its records in the first, later ones in blocks).
+        let mut records = records.iter().map_err(engine_err)?.peekable();
+        let mut records_below = |limit: u64, f: &mut dyn FnMut(StoredDocument)| {
+            while let Some(row) =
+                records.next_if(|row| row.as_ref().map_or(true, |(k, _)| k.value() < limit))
+            {
+                let (k, v) = row.map_err(engine_err)?;
+                f(decode(k.value(), v.value())?);
+            }
+            Ok::<_, StoreError>(())
+        };
+        for row in blocks.iter().map_err(engine_err)? {
+            let (k, v) = row.map_err(engine_err)?;
+            let key = k.value();
+            for entry in block::entries(v.value()) {
+                let (seq, record) = entry.map_err(|_| StoreError::CorruptBlock { key })?;
+                records_below(seq, &mut f)?;
+                f(decode(seq, record)?);
+            }
+        }
+        for row in records {
             let (k, v) = row.map_err(engine_err)?;
             f(decode(k.value(), v.value())?);
         }
@@ -626,25 +659,36 @@ fn begin_write(
 }
 
 fn commit(db: &Database, group: &[Job], journal: bool, quick_repair: bool) -> Result<(), String> {
-    let run = || -> Result<(), redb::Error> {
-        let txn = begin_write(db, quick_repair)?;
+    let run = || -> Result<(), StoreError> {
+        let txn = begin_write(db, quick_repair).map_err(engine_err)?;
         {
-            let mut meta = txn.open_table(META)?;
-            let generation = meta.get(GENERATION)?.map_or(0, |v| v.value()) + 1;
-            meta.insert(GENERATION, generation)?;
-            let mut table = txn.open_table(DOCUMENTS)?;
+            let mut meta = txn.open_table(META).map_err(engine_err)?;
+            let generation = meta
+                .get(GENERATION)
+                .map_err(engine_err)?
+                .map_or(0, |v| v.value())
+                + 1;
+            meta.insert(GENERATION, generation).map_err(engine_err)?;
+            let packed = meta
+                .get(PACKED)
+                .map_err(engine_err)?
+                .map_or(0, |v| v.value());
+            let mut writer = BlockWriter {
+                blocks: txn.open_table(BLOCKS).map_err(engine_err)?,
+                records: txn.open_table(DOCUMENTS).map_err(engine_err)?,
+                packed,
+                highest: None,
+                open: OpenBlock::default(),
+            };
             let mut journalled = Vec::new();
-            let mut buf = Vec::new();
             for w in group.iter().flat_map(|job| &job.writes) {
                 let (id, seq, deleted) = match w {
                     Write::Put(doc) => {
-                        buf.clear();
-                        doc.encode(&mut buf).expect("vec has capacity");
-                        table.insert(doc.seq, buf.as_slice())?;
+                        writer.put(doc)?;
                         (doc.id.as_str(), doc.seq, false)
                     }
                     Write::Delete { id, seq } => {
-                        table.remove(*seq)?;
+                        writer.remove(*seq)?;
                         (id.as_str(), *seq, true)
                     }
                 };
@@ -652,15 +696,213 @@ fn commit(db: &Database, group: &[Job], journal: bool, quick_repair: bool) -> Re
                     encode_change(id, seq, deleted, &mut journalled);
                 }
             }
+            writer.close()?;
+            meta.insert(PACKED, writer.packed).map_err(engine_err)?;
             if journal {
-                txn.open_table(JOURNAL)?
-                    .insert(generation, journalled.as_slice())?;
+                txn.open_table(JOURNAL)
+                    .map_err(engine_err)?
+                    .insert(generation, journalled.as_slice())
+                    .map_err(engine_err)?;
             }
         }
-        txn.commit()?;
+        txn.commit().map_err(engine_err)?;
         Ok(())
     };
     run().map_err(|e| e.to_string())
+}
+
+/// The block of `seq`: the last one keyed at or below it, copied.
+fn block_of(
+    blocks: &impl ReadableTable<u64, &'static [u8]>,
+    seq: u64,
+) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    match blocks.range(..=seq).map_err(engine_err)?.next_back() {
+        Some(row) => {
+            let (k, v) = row.map_err(engine_err)?;
+            Ok(Some((k.value(), v.value().to_vec())))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The records being packed into the commit's next block.
+#[derive(Default)]
+struct OpenBlock {
+    key: u64,
+    bytes: Vec<u8>,
+    records: usize,
+}
+
+/// A commit's writes to the record tables.
+struct BlockWriter<'txn> {
+    blocks: redb::Table<'txn, u64, &'static [u8]>,
+    records: redb::Table<'txn, u64, &'static [u8]>,
+    /// Records in blocks.
+    packed: u64,
+    /// The highest `seq` stored, once looked up (`Some(None)`: none).
+    highest: Option<Option<u64>>,
+    open: OpenBlock,
+}
+
+impl BlockWriter<'_> {
+    fn put(&mut self, doc: &StoredDocument) -> Result<(), StoreError> {
+        let highest = match self.highest {
+            Some(h) => h,
+            None => {
+                let in_blocks = match self.blocks.last().map_err(engine_err)? {
+                    Some((k, v)) => block::last_seq(v.value())
+                        .map_err(|_| StoreError::CorruptBlock { key: k.value() })?,
+                    None => None,
+                };
+                let in_records = self
+                    .records
+                    .last()
+                    .map_err(engine_err)?
+                    .map(|(k, _)| k.value());
+                in_blocks.max(in_records)
+            }
+        };
+        if highest.is_some_and(|h| doc.seq <= h) {
+            // Not past every stored record (no ingest writes one so; a
+            // replaced record, say): into the block where its seq belongs.
+            self.close()?;
+            self.place(doc)?;
+            self.highest = Some(highest);
+            return Ok(());
+        }
+        let open = &mut self.open;
+        if open.records == 0 {
+            open.key = doc.seq;
+        }
+        block::push(&mut open.bytes, doc.seq, doc);
+        open.records += 1;
+        self.packed += 1;
+        self.highest = Some(Some(doc.seq));
+        if open.records >= block::MAX_RECORDS || open.bytes.len() >= block::MAX_BYTES {
+            self.close()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the open block, if it holds any record.
+    fn close(&mut self) -> Result<(), StoreError> {
+        if self.open.records > 0 {
+            self.blocks
+                .insert(self.open.key, self.open.bytes.as_slice())
+                .map_err(engine_err)?;
+            self.open.records = 0;
+            self.open.bytes.clear();
+        }
+        Ok(())
+    }
+
+    /// Puts a record into the block its seq belongs in, or in place of a
+    /// record of an earlier release's table.
+    fn place(&mut self, doc: &StoredDocument) -> Result<(), StoreError> {
+        let bytes = doc.encode_to_vec();
+        if self.records.get(doc.seq).map_err(engine_err)?.is_some() {
+            self.records
+                .insert(doc.seq, bytes.as_slice())
+                .map_err(engine_err)?;
+            return Ok(());
+        }
+        let (key, block, replaced) = match block_of(&self.blocks, doc.seq)? {
+            Some((key, old)) => {
+                let (block, replaced) = block::with(&old, doc.seq, &bytes)
+                    .map_err(|_| StoreError::CorruptBlock { key })?;
+                (key, block, replaced)
+            }
+            None => {
+                let mut block = Vec::new();
+                block::push(&mut block, doc.seq, doc);
+                (doc.seq, block, false)
+            }
+        };
+        self.blocks
+            .insert(key, block.as_slice())
+            .map_err(engine_err)?;
+        self.packed += u64::from(!replaced);
+        Ok(())
+    }
+
+    /// Removes the record of `seq`, wherever it is (none: nothing to do).
+    fn remove(&mut self, seq: u64) -> Result<(), StoreError> {
+        let open = &mut self.open;
+        if open.records > 0 && seq >= open.key {
+            if let Some(rest) = block::without(&open.bytes, seq)
+                .map_err(|_| StoreError::CorruptBlock { key: seq })?
+            {
+                open.bytes = rest;
+                open.records -= 1;
+                self.packed -= 1;
+            }
+            return Ok(());
+        }
+        if let Some((key, old)) = block_of(&self.blocks, seq)? {
+            let rest = block::without(&old, seq).map_err(|_| StoreError::CorruptBlock { key })?;
+            if let Some(rest) = rest {
+                if rest.is_empty() {
+                    self.blocks.remove(key).map_err(engine_err)?;
+                } else {
+                    self.blocks
+                        .insert(key, rest.as_slice())
+                        .map_err(engine_err)?;
+                }
+                self.packed = self.packed.saturating_sub(1);
+                return Ok(());
+            }
+        }
+        self.records.remove(seq).map_err(engine_err)?;
+        Ok(())
+    }
+}
+
+/// Reads records by `seq` in one read transaction, keeping the last block
+/// read (a sorted run of lookups reads each block once).
+struct Reader {
+    blocks: redb::ReadOnlyTable<u64, &'static [u8]>,
+    records: redb::ReadOnlyTable<u64, &'static [u8]>,
+    /// The last block read: its key, highest seq and bytes.
+    cached: Option<(u64, u64, Vec<u8>)>,
+}
+
+impl Reader {
+    fn new(txn: &redb::ReadTransaction) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            blocks: txn.open_table(BLOCKS).map_err(engine_err)?,
+            records: txn.open_table(DOCUMENTS).map_err(engine_err)?,
+            cached: None,
+        })
+    }
+
+    fn get(&mut self, seq: u64) -> Result<Option<StoredDocument>, StoreError> {
+        let covered = self
+            .cached
+            .as_ref()
+            .is_some_and(|(key, last, _)| (*key..=*last).contains(&seq));
+        if !covered {
+            self.cached = match block_of(&self.blocks, seq)? {
+                Some((key, bytes)) => {
+                    let last = block::last_seq(&bytes)
+                        .map_err(|_| StoreError::CorruptBlock { key })?
+                        .unwrap_or(key);
+                    Some((key, last, bytes))
+                }
+                None => None,
+            };
+        }
+        if let Some((key, _, bytes)) = &self.cached {
+            let found =
+                block::find(bytes, seq).map_err(|_| StoreError::CorruptBlock { key: *key })?;
+            if let Some(record) = found {
+                return decode(seq, record).map(Some);
+            }
+        }
+        match self.records.get(seq).map_err(engine_err)? {
+            Some(v) => decode(seq, v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -715,6 +957,206 @@ mod tests {
         let round = grouped.expect("every round took more than one commit");
         let last = store.get(seq(round, 2)).unwrap().unwrap();
         assert_eq!(last.id, format!("r{round}-2"));
+    }
+
+    fn doc(seq: u64, text: &str) -> StoredDocument {
+        StoredDocument {
+            id: format!("d{seq}"),
+            seq,
+            text: text.to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn delete(seq: u64) -> Write {
+        Write::Delete {
+            id: format!("d{seq}"),
+            seq,
+        }
+    }
+
+    fn all(store: &Store) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        store
+            .for_each_record(|d| out.push((d.seq, d.text)))
+            .unwrap();
+        out
+    }
+
+    fn block_keys(store: &Store) -> Vec<u64> {
+        let txn = store.db.begin_read().unwrap();
+        let blocks = txn.open_table(BLOCKS).unwrap();
+        blocks
+            .iter()
+            .unwrap()
+            .map(|r| r.unwrap().0.value())
+            .collect()
+    }
+
+    #[test]
+    fn a_commit_packs_its_records_and_a_removal_rewrites_their_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path())).unwrap();
+        let writes = (1..=100).map(|s| Write::Put(doc(s, &format!("text {s}"))));
+        commit(&store, writes.collect());
+        assert_eq!(block_keys(&store), [1, 33, 65, 97]);
+        for s in 1..=100 {
+            assert_eq!(store.get(s).unwrap().unwrap().text, format!("text {s}"));
+        }
+        assert!(store.get(0).unwrap().is_none());
+        assert!(store.get(101).unwrap().is_none());
+        // The first and last of a block, a whole block, and one not there.
+        let gone = [33, 64, 97, 98, 99, 100, 500];
+        commit(&store, gone.iter().map(|&s| delete(s)).collect());
+        assert_eq!(block_keys(&store), [1, 33, 65]);
+        assert!(store.get(33).unwrap().is_none());
+        assert_eq!(store.get(34).unwrap().unwrap().text, "text 34");
+        let left: Vec<u64> = (1..=96).filter(|s| !gone.contains(s)).collect();
+        assert_eq!(all(&store).iter().map(|r| r.0).collect::<Vec<_>>(), left);
+        assert_eq!(store.documents().unwrap(), left.len());
+        // A record put under a seq below the highest (no ingest does) goes
+        // into the block its seq belongs in; one of a seq stored replaces it.
+        commit(
+            &store,
+            vec![Write::Put(doc(33, "back")), Write::Put(doc(40, "again"))],
+        );
+        assert_eq!(block_keys(&store), [1, 33, 65]);
+        assert_eq!(store.get(33).unwrap().unwrap().text, "back");
+        assert_eq!(store.get(40).unwrap().unwrap().text, "again");
+        assert_eq!(store.documents().unwrap(), left.len() + 1);
+        drop(store);
+        let store = Store::open(Some(dir.path())).unwrap();
+        assert_eq!(store.documents().unwrap(), left.len() + 1);
+        assert_eq!(store.get(65).unwrap().unwrap().text, "text 65");
+    }
+
+    #[test]
+    fn records_of_an_earlier_release_are_read_and_removed_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(Some(dir.path())).unwrap();
+            // What the release before blocks wrote: a row per record.
+            let txn = store.db.begin_write().unwrap();
+            {
+                let mut records = txn.open_table(DOCUMENTS).unwrap();
+                for s in [1, 2, 3, 5] {
+                    let bytes = doc(s, "old").encode_to_vec();
+                    records.insert(s, bytes.as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(Some(dir.path())).unwrap();
+        assert_eq!(store.documents().unwrap(), 4);
+        commit(
+            &store,
+            vec![
+                Write::Put(doc(6, "new")),
+                delete(2),
+                Write::Put(doc(7, "new")),
+            ],
+        );
+        // Below every stored seq, between two old ones, and in place of one.
+        commit(
+            &store,
+            vec![
+                Write::Put(doc(0, "low")),
+                Write::Put(doc(4, "mid")),
+                Write::Put(doc(3, "redone")),
+            ],
+        );
+        let expected = [
+            (0, "low"),
+            (1, "old"),
+            (3, "redone"),
+            (4, "mid"),
+            (5, "old"),
+            (6, "new"),
+            (7, "new"),
+        ];
+        let expected: Vec<(u64, String)> =
+            expected.iter().map(|&(s, t)| (s, t.to_string())).collect();
+        assert_eq!(all(&store), expected);
+        assert_eq!(store.documents().unwrap(), expected.len());
+        for (s, t) in &expected {
+            assert_eq!(&store.get(*s).unwrap().unwrap().text, t);
+        }
+        assert!(store.get(2).unwrap().is_none());
+        commit(&store, vec![delete(1), delete(0), delete(6)]);
+        assert_eq!(store.documents().unwrap(), expected.len() - 3);
+        assert_eq!(
+            all(&store).iter().map(|r| r.0).collect::<Vec<_>>(),
+            [3, 4, 5, 7]
+        );
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A record past every other, of this many bytes of text.
+        Fresh(usize),
+        /// Removes the stored record at this position (modulo their count).
+        Remove(usize),
+        /// Puts again a stored or removed seq (at this position among all
+        /// seqs ever written).
+        Again(usize),
+        /// Ends the commit.
+        Commit,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0usize..3000).prop_map(Op::Fresh),
+            2 => any::<usize>().prop_map(Op::Remove),
+            1 => any::<usize>().prop_map(Op::Again),
+            1 => Just(Op::Commit),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Whatever the writes and however they fall into commits and
+        /// blocks, the store reads back what a map of seq to record holds.
+        #[test]
+        fn the_blocks_read_back_as_a_map_of_records(ops in proptest::collection::vec(op(), 1..200)) {
+            let store = Store::open(None).unwrap();
+            let mut model = std::collections::BTreeMap::new();
+            let mut ever: Vec<u64> = Vec::new();
+            let mut writes = Vec::new();
+            let mut next = 1u64;
+            for op in ops.iter().cloned().chain([Op::Commit]) {
+                match op {
+                    Op::Fresh(len) => {
+                        let text = "x".repeat(len) + &next.to_string();
+                        model.insert(next, text.clone());
+                        writes.push(Write::Put(doc(next, &text)));
+                        ever.push(next);
+                        next += 1;
+                    }
+                    Op::Remove(i) if !model.is_empty() => {
+                        let seq = *model.keys().nth(i % model.len()).unwrap();
+                        model.remove(&seq);
+                        writes.push(delete(seq));
+                    }
+                    Op::Again(i) if !ever.is_empty() => {
+                        let seq = ever[i % ever.len()];
+                        let text = format!("again {seq} {i}");
+                        model.insert(seq, text.clone());
+                        writes.push(Write::Put(doc(seq, &text)));
+                    }
+                    Op::Commit => commit(&store, std::mem::take(&mut writes)),
+                    _ => {}
+                }
+            }
+            let expected: Vec<(u64, String)> = model.clone().into_iter().collect();
+            proptest::prop_assert_eq!(all(&store), expected);
+            proptest::prop_assert_eq!(store.documents().unwrap(), model.len());
+            for seq in 0..next + 1 {
+                let got = store.get(seq).unwrap().map(|d| d.text);
+                proptest::prop_assert_eq!(got.as_ref(), model.get(&seq));
+            }
+        }
     }
 
     #[test]
