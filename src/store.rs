@@ -771,16 +771,22 @@ impl BlockWriter<'_> {
             return Ok(());
         }
         let open = &mut self.open;
+        let before = open.bytes.len();
+        block::push(&mut open.bytes, doc.seq, doc);
+        if open.records > 0 && open.bytes.len() > block::BUDGET {
+            // It does not fit: the block is written as it was, and the
+            // record opens the next.
+            open.bytes.truncate(before);
+            self.close()?;
+            block::push(&mut self.open.bytes, doc.seq, doc);
+        }
+        let open = &mut self.open;
         if open.records == 0 {
             open.key = doc.seq;
         }
-        block::push(&mut open.bytes, doc.seq, doc);
         open.records += 1;
         self.packed += 1;
         self.highest = Some(Some(doc.seq));
-        if open.records >= block::MAX_RECORDS || open.bytes.len() >= block::MAX_BYTES {
-            self.close()?;
-        }
         Ok(())
     }
 
@@ -997,37 +1003,67 @@ mod tests {
     fn a_commit_packs_its_records_and_a_removal_rewrites_their_block() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(Some(dir.path())).unwrap();
-        let writes = (1..=100).map(|s| Write::Put(doc(s, &format!("text {s}"))));
+        // Records of about 1 KiB, and one past a block's budget.
+        let text = |s: u64| match s {
+            50 => format!("{s} {}", "y".repeat(block::BUDGET * 2)),
+            _ => format!("{s} {}", "x".repeat(1000)),
+        };
+        let writes = (1..=100).map(|s| Write::Put(doc(s, &text(s))));
         commit(&store, writes.collect());
-        assert_eq!(block_keys(&store), [1, 33, 65, 97]);
-        for s in 1..=100 {
-            assert_eq!(store.get(s).unwrap().unwrap().text, format!("text {s}"));
+        let keys = block_keys(&store);
+        {
+            // Full blocks hold all the budget allows; the large record is
+            // a block of its own, and the one after it opens the next.
+            let txn = store.db.begin_read().unwrap();
+            let blocks = txn.open_table(BLOCKS).unwrap();
+            for (i, &key) in keys.iter().enumerate() {
+                let b = blocks.get(key).unwrap().unwrap();
+                let seqs: Vec<u64> = block::entries(b.value()).map(|e| e.unwrap().0).collect();
+                assert_eq!(seqs[0], key);
+                let next = keys.get(i + 1).copied().unwrap_or(101);
+                assert_eq!(seqs, (key..next).collect::<Vec<_>>());
+                if seqs.contains(&50) {
+                    assert_eq!(seqs, [50]);
+                } else {
+                    assert!(b.value().len() <= block::BUDGET);
+                    if next != 50 && next != 101 {
+                        // Closed because the next record would not fit.
+                        assert!(b.value().len() + 1030 > block::BUDGET, "{seqs:?}");
+                    }
+                }
+            }
+            assert!(keys.contains(&51));
         }
-        assert!(store.get(0).unwrap().is_none());
-        assert!(store.get(101).unwrap().is_none());
-        // The first and last of a block, a whole block, and one not there.
-        let gone = [33, 64, 97, 98, 99, 100, 500];
+        for s in 0..=101 {
+            let got = store.get(s).unwrap().map(|d| d.text);
+            assert_eq!(got, (1..=100).contains(&s).then(|| text(s)));
+        }
+        // The first and last records of a block, a whole block (the
+        // large one), and one that is not there.
+        let (first, last) = (keys[1], keys[2] - 1);
+        let gone = [first, last, 50, 500];
         commit(&store, gone.iter().map(|&s| delete(s)).collect());
-        assert_eq!(block_keys(&store), [1, 33, 65]);
-        assert!(store.get(33).unwrap().is_none());
-        assert_eq!(store.get(34).unwrap().unwrap().text, "text 34");
-        let left: Vec<u64> = (1..=96).filter(|s| !gone.contains(s)).collect();
+        let after: Vec<u64> = keys.iter().copied().filter(|&k| k != 50).collect();
+        assert_eq!(block_keys(&store), after);
+        assert!(store.get(first).unwrap().is_none());
+        assert_eq!(store.get(first + 1).unwrap().unwrap().text, text(first + 1));
+        let left: Vec<u64> = (1..=100).filter(|s| !gone.contains(s)).collect();
         assert_eq!(all(&store).iter().map(|r| r.0).collect::<Vec<_>>(), left);
         assert_eq!(store.documents().unwrap(), left.len());
         // A record put under a seq below the highest (no ingest does) goes
         // into the block its seq belongs in; one of a seq stored replaces it.
         commit(
             &store,
-            vec![Write::Put(doc(33, "back")), Write::Put(doc(40, "again"))],
+            vec![Write::Put(doc(first, "back")), Write::Put(doc(40, "again"))],
         );
-        assert_eq!(block_keys(&store), [1, 33, 65]);
-        assert_eq!(store.get(33).unwrap().unwrap().text, "back");
+        assert_eq!(block_keys(&store), after);
+        assert_eq!(store.get(first).unwrap().unwrap().text, "back");
         assert_eq!(store.get(40).unwrap().unwrap().text, "again");
         assert_eq!(store.documents().unwrap(), left.len() + 1);
         drop(store);
         let store = Store::open(Some(dir.path())).unwrap();
         assert_eq!(store.documents().unwrap(), left.len() + 1);
-        assert_eq!(store.get(65).unwrap().unwrap().text, "text 65");
+        assert_eq!(store.get(99).unwrap().unwrap().text, text(99));
     }
 
     #[test]
@@ -1107,6 +1143,7 @@ mod tests {
         use proptest::prelude::*;
         prop_oneof![
             6 => (0usize..3000).prop_map(Op::Fresh),
+            1 => (15_000usize..20_000).prop_map(Op::Fresh),
             2 => any::<usize>().prop_map(Op::Remove),
             1 => any::<usize>().prop_map(Op::Again),
             1 => Just(Op::Commit),
