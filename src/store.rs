@@ -417,9 +417,7 @@ impl Store {
             let mut trimmed = 0;
             journal
                 .retain_in(..=generation, |_, row| {
-                    let mut changes = Vec::new();
-                    decode_changes(row, &mut changes);
-                    trimmed += changes.len();
+                    trimmed += count_changes(row);
                     false
                 })
                 .map_err(engine_err)?;
@@ -549,6 +547,26 @@ fn decode_changes(mut row: &[u8], out: &mut Vec<Change>) -> Option<()> {
         });
     }
     Some(())
+}
+
+/// The changes a journal row lists (as many as parse), without decoding
+/// their ids.
+fn count_changes(mut row: &[u8]) -> usize {
+    use prost::encoding::decode_varint;
+    let mut n = 0;
+    while !row.is_empty() {
+        let skipped = decode_varint(&mut row)
+            .and_then(|_| decode_varint(&mut row))
+            .ok()
+            .and_then(|len| usize::try_from(len).ok())
+            .and_then(|len| row.get(len..));
+        match skipped {
+            Some(rest) => row = rest,
+            None => break,
+        }
+        n += 1;
+    }
+    n
 }
 
 /// Moves the records of a store written by an earlier release (keyed by
@@ -1365,6 +1383,8 @@ mod tests {
             ]
         );
         assert_eq!(decode_changes(&row[..row.len() - 1], &mut Vec::new()), None);
+        assert_eq!(count_changes(&row), 4);
+        assert_eq!(count_changes(&row[..row.len() - 1]), 3);
     }
 
     #[test]
