@@ -134,7 +134,11 @@ pub fn head(text: &str) -> Option<String> {
     if colon == near {
         return None;
     }
-    let (prefix, rest) = (&text[..colon], &text[colon + 1..]);
+    head_at(&text[..colon], &text[colon + 1..])
+}
+
+/// The head of a text split at its first colon into `prefix` and `rest`.
+fn head_at(prefix: &str, rest: &str) -> Option<String> {
     if prefix.chars().count() > MAX_HEAD_CHARS || rest.starts_with('/') {
         return None;
     }
@@ -665,24 +669,11 @@ mod tests {
         }
     }
 
-    /// `head` as first written: the first colon, wherever it is.
+    /// `head` as first written: the first colon, wherever it is (what is
+    /// done with the two sides is shared; the search is what changed).
     fn reference_head(text: &str) -> Option<String> {
         let (prefix, rest) = text.trim_start().split_once(':')?;
-        if prefix.chars().count() > MAX_HEAD_CHARS || rest.starts_with('/') {
-            return None;
-        }
-        if !rest.chars().any(char::is_alphanumeric) {
-            return None;
-        }
-        let words: Vec<String> = prefix
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect();
-        let ok = !words.is_empty()
-            && words.len() <= MAX_HEAD_WORDS
-            && words.iter().all(|w| !w.chars().any(char::is_numeric));
-        ok.then(|| words.join(" "))
+        head_at(prefix, rest)
     }
 
     /// Runs of text without digits (long enough to be skipped a chunk at a

@@ -4,7 +4,7 @@
 //! the document, its text and the cluster each segment joined; the in-memory
 //! index is rebuilt from these records on start. Records are found by their
 //! ingest sequence number, not their id, and a commit's records are packed
-//! into blocks of a few dozen ([`block`]) under the first one's `seq`:
+//! into blocks of one 16 KiB page ([`block`]) under the first one's `seq`:
 //! new blocks go to the end of the tree, and a commit makes one insert per
 //! block instead of one per record (where ids, urls in any order, would put
 //! each record on a page of its own). Removing a record rewrites its block.
@@ -105,6 +105,11 @@ fn decode(key: impl std::fmt::Display, bytes: &[u8]) -> Result<StoredDocument, S
 
 fn engine_err(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Engine(e.into())
+}
+
+/// A value of the meta table (0 until first set).
+fn meta_value(meta: &impl ReadableTable<&'static str, u64>, key: &str) -> Result<u64, StoreError> {
+    Ok(meta.get(key).map_err(engine_err)?.map_or(0, |v| v.value()))
 }
 
 pub enum Write {
@@ -320,12 +325,9 @@ impl Store {
     pub fn generation(&self) -> Result<Generation, StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
         let meta = txn.open_table(META).map_err(engine_err)?;
-        let get = |key| -> Result<u64, StoreError> {
-            Ok(meta.get(key).map_err(engine_err)?.map_or(0, |v| v.value()))
-        };
         Ok(Generation {
-            store_id: get(STORE_ID)?,
-            generation: get(GENERATION)?,
+            store_id: meta_value(&meta, STORE_ID)?,
+            generation: meta_value(&meta, GENERATION)?,
         })
     }
 
@@ -366,12 +368,7 @@ impl Store {
     /// store was written by a release without one.
     pub fn written_since(&self, generation: u64) -> Result<Option<Vec<Change>>, StoreError> {
         let txn = self.db.begin_read().map_err(engine_err)?;
-        let current = {
-            let meta = txn.open_table(META).map_err(engine_err)?;
-            meta.get(GENERATION)
-                .map_err(engine_err)?
-                .map_or(0, |v| v.value())
-        };
+        let current = meta_value(&txn.open_table(META).map_err(engine_err)?, GENERATION)?;
         if generation > current {
             return Ok(None);
         }
@@ -466,10 +463,7 @@ impl Store {
         let txn = self.db.begin_read().map_err(engine_err)?;
         let table = txn.open_table(DOCUMENTS).map_err(engine_err)?;
         let meta = txn.open_table(META).map_err(engine_err)?;
-        let packed = meta
-            .get(PACKED)
-            .map_err(engine_err)?
-            .map_or(0, |v| v.value());
+        let packed = meta_value(&meta, PACKED)?;
         Ok((table.len().map_err(engine_err)? + packed) as usize)
     }
 
@@ -523,24 +517,19 @@ impl Drop for Store {
     }
 }
 
-/// Appends a write to a commit's journal row: `seq` shifted left by one
-/// with the low bit set for a delete, as a varint, then the id's length as
-/// a varint and its bytes.
+/// Appends a write to a commit's journal row, framed as a block's records
+/// are ([`block::entries`]): `seq` shifted left by one with the low bit
+/// set for a delete, then the id in place of the record.
 fn encode_change(id: &str, seq: u64, deleted: bool, out: &mut Vec<u8>) {
-    prost::encoding::encode_varint(seq << 1 | u64::from(deleted), out);
-    prost::encoding::encode_varint(id.len() as u64, out);
-    out.extend_from_slice(id.as_bytes());
+    block::push_encoded(out, seq << 1 | u64::from(deleted), id.as_bytes());
 }
 
 /// Appends the changes of a journal row to `out`; `None` when it is cut
 /// short or an id is not UTF-8.
-fn decode_changes(mut row: &[u8], out: &mut Vec<Change>) -> Option<()> {
-    use prost::encoding::decode_varint;
-    while !row.is_empty() {
-        let key = decode_varint(&mut row).ok()?;
-        let len = usize::try_from(decode_varint(&mut row).ok()?).ok()?;
-        let id = std::str::from_utf8(row.get(..len)?).ok()?.to_string();
-        row = &row[len..];
+fn decode_changes(row: &[u8], out: &mut Vec<Change>) -> Option<()> {
+    for entry in block::entries(row) {
+        let (key, id) = entry.ok()?;
+        let id = std::str::from_utf8(id).ok()?.to_string();
         out.push(match key & 1 {
             0 => Change::Put { id, seq: key >> 1 },
             _ => Change::Delete { id },
@@ -551,22 +540,8 @@ fn decode_changes(mut row: &[u8], out: &mut Vec<Change>) -> Option<()> {
 
 /// The changes a journal row lists (as many as parse), without decoding
 /// their ids.
-fn count_changes(mut row: &[u8]) -> usize {
-    use prost::encoding::decode_varint;
-    let mut n = 0;
-    while !row.is_empty() {
-        let skipped = decode_varint(&mut row)
-            .and_then(|_| decode_varint(&mut row))
-            .ok()
-            .and_then(|len| usize::try_from(len).ok())
-            .and_then(|len| row.get(len..));
-        match skipped {
-            Some(rest) => row = rest,
-            None => break,
-        }
-        n += 1;
-    }
-    n
+fn count_changes(row: &[u8]) -> usize {
+    block::entries(row).take_while(Result::is_ok).count()
 }
 
 /// Moves the records of a store written by an earlier release (keyed by
@@ -681,20 +656,12 @@ fn commit(db: &Database, group: &[Job], journal: bool, quick_repair: bool) -> Re
         let txn = begin_write(db, quick_repair).map_err(engine_err)?;
         {
             let mut meta = txn.open_table(META).map_err(engine_err)?;
-            let generation = meta
-                .get(GENERATION)
-                .map_err(engine_err)?
-                .map_or(0, |v| v.value())
-                + 1;
+            let generation = meta_value(&meta, GENERATION)? + 1;
             meta.insert(GENERATION, generation).map_err(engine_err)?;
-            let packed = meta
-                .get(PACKED)
-                .map_err(engine_err)?
-                .map_or(0, |v| v.value());
             let mut writer = BlockWriter {
                 blocks: txn.open_table(BLOCKS).map_err(engine_err)?,
                 records: txn.open_table(DOCUMENTS).map_err(engine_err)?,
-                packed,
+                packed: meta_value(&meta, PACKED)?,
                 highest: None,
                 open: OpenBlock::default(),
             };
@@ -854,7 +821,7 @@ impl BlockWriter<'_> {
         let open = &mut self.open;
         if open.records > 0 && seq >= open.key {
             if let Some(rest) = block::without(&open.bytes, seq)
-                .map_err(|_| StoreError::CorruptBlock { key: seq })?
+                .map_err(|_| StoreError::CorruptBlock { key: open.key })?
             {
                 open.bytes = rest;
                 open.records -= 1;

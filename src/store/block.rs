@@ -72,8 +72,9 @@ pub fn push(block: &mut Vec<u8>, seq: u64, record: &impl prost::Message) {
         .expect("a vec grows as needed");
 }
 
-/// Appends an already encoded record.
-fn push_encoded(block: &mut Vec<u8>, seq: u64, record: &[u8]) {
+/// Appends an already encoded record (or any bytes under a varint key:
+/// the journal's rows are framed the same way).
+pub fn push_encoded(block: &mut Vec<u8>, seq: u64, record: &[u8]) {
     encode_varint(seq, block);
     encode_varint(record.len() as u64, block);
     block.extend_from_slice(record);
