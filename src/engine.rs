@@ -1387,7 +1387,7 @@ impl State {
         state.ids.reserve(live);
         for (idx, d) in state.docs.iter().enumerate() {
             if let Some(d) = d {
-                state.ids.insert(d.id(), idx as DocIdx, id_of(&state.docs));
+                state.ids.insert(d.id(), idx as DocIdx);
             }
         }
         let ids_secs = t.elapsed().as_secs_f64();
@@ -1568,9 +1568,8 @@ impl State {
         self.segments += rec.segments().len() as u64;
         self.source_docs[rec.source as usize] += 1;
         self.docs.push(Some(rec));
-        let docs = &self.docs;
-        let id = docs[idx as usize].as_ref().map_or("", DocRecord::id);
-        self.ids.insert(id, idx, id_of(docs));
+        let id = self.docs[idx as usize].as_ref().map_or("", DocRecord::id);
+        self.ids.insert(id, idx);
     }
 
     /// Rebuilds a stored document's contribution exactly as it was made.

@@ -29,6 +29,7 @@
 use crate::cluster::ClusterId;
 use crate::fingerprint::{Fingerprint, Sketch, BANDS, MIN_NEAR_TOKENS, SKETCH_LEN, SKETCH_SHINGLE};
 use crate::snapshot::{Reader, Result as SnapResult, SnapshotError, Writer};
+use crate::table::{self, prefetch, MultiTable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NearMatch {
@@ -99,182 +100,6 @@ pub trait SegmentIndex: Send + Sync {
     }
     fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// Marks a free table position, and the slot number never used.
-const EMPTY: u32 = u32::MAX;
-
-/// Asks for the cache line holding `value` ahead of its use. At ten
-/// million texts the tables and slot arrays are gigabytes read at random:
-/// each probe is a cache and TLB miss, and asked for together the misses
-/// overlap instead of following one another.
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults, even on a bad address.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
-/// Open-addressing multimap from a 32-bit key (already a hash) to slot
-/// numbers: linear probing, removal by backward shift (no tombstones), one
-/// flat array of (key, slot) pairs. Several entries may share a key; they
-/// sit in one probe run.
-#[derive(Debug, Default)]
-struct MultiTable {
-    entries: Vec<[u32; 2]>,
-    len: usize,
-}
-
-impl MultiTable {
-    fn home(&self, key: u32) -> usize {
-        // Fibonacci hashing spreads keys that differ only in high bits;
-        // multiply-high maps the result onto any table size, so that the
-        // table can grow by half rather than double.
-        let spread = u64::from(key).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-        ((spread * self.entries.len() as u64) >> 32) as usize
-    }
-
-    fn next(&self, i: usize) -> usize {
-        if i + 1 == self.entries.len() {
-            0
-        } else {
-            i + 1
-        }
-    }
-
-    /// Steps from `from` forward (wrapping) to `to`.
-    fn distance(&self, from: usize, to: usize) -> usize {
-        if to >= from {
-            to - from
-        } else {
-            to + self.entries.len() - from
-        }
-    }
-
-    /// Fetches the start of `key`'s probe run into the cache.
-    fn prefetch(&self, key: u32) {
-        if !self.entries.is_empty() {
-            prefetch(&self.entries[self.home(key)]);
-        }
-    }
-
-    /// Slots stored under `key`, in probe order.
-    fn get(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
-        let start = if self.entries.is_empty() {
-            0
-        } else {
-            self.home(key)
-        };
-        let (wrapped, from_home) = self.entries.split_at(start);
-        from_home
-            .iter()
-            .chain(wrapped)
-            .take_while(|e| e[1] != EMPTY)
-            .filter(move |e| e[0] == key)
-            .map(|e| e[1])
-    }
-
-    fn insert(&mut self, key: u32, slot: u32) {
-        self.insert_capped(key, slot, usize::MAX);
-    }
-
-    /// Inserts unless `key` has `cap` entries already (one walk of the
-    /// probe run for both the count and the free position); false when full.
-    fn insert_capped(&mut self, key: u32, slot: u32, cap: usize) -> bool {
-        // Grow at a load of 0.8: probe runs stay short.
-        if (self.len + 1) * 5 > self.entries.len() * 4 {
-            self.grow();
-        }
-        let mut i = self.home(key);
-        let mut same = 0;
-        while self.entries[i][1] != EMPTY {
-            same += usize::from(self.entries[i][0] == key);
-            if same >= cap {
-                return false;
-            }
-            i = self.next(i);
-        }
-        self.entries[i] = [key, slot];
-        self.len += 1;
-        true
-    }
-
-    /// Grows by half: the load stays between 0.53 and 0.8 (doubling would
-    /// let it fall to 0.4, a quarter more memory on average).
-    fn grow(&mut self) {
-        let size = (self.entries.len() + self.entries.len() / 2).max(16);
-        let old = std::mem::replace(&mut self.entries, vec![[0, EMPTY]; size]);
-        self.len = 0;
-        for e in old.into_iter().filter(|e| e[1] != EMPTY) {
-            self.insert(e[0], e[1]);
-        }
-    }
-
-    /// Removes the entry (key, slot); false when absent.
-    fn remove(&mut self, key: u32, slot: u32) -> bool {
-        if self.entries.is_empty() {
-            return false;
-        }
-        let mut i = self.home(key);
-        loop {
-            let e = self.entries[i];
-            if e[1] == EMPTY {
-                return false;
-            }
-            if e == [key, slot] {
-                break;
-            }
-            i = self.next(i);
-        }
-        // Backward shift: pull later entries of the run into the hole when
-        // their home position does not lie between the hole and them.
-        let mut hole = i;
-        let mut j = i;
-        loop {
-            j = self.next(j);
-            let e = self.entries[j];
-            if e[1] == EMPTY {
-                break;
-            }
-            let home = self.home(e[0]);
-            if self.distance(home, j) >= self.distance(hole, j) {
-                self.entries[hole] = e;
-                hole = j;
-            }
-        }
-        self.entries[hole] = [0, EMPTY];
-        self.len -= 1;
-        true
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<[u32; 2]>()
-    }
-
-    fn save(&self, w: &mut Writer) -> std::io::Result<()> {
-        w.slice(&self.entries)
-    }
-
-    /// The table as saved, entry for entry (probe runs included), with
-    /// every slot below `slots`.
-    fn load(r: &mut Reader, slots: usize) -> SnapResult<MultiTable> {
-        let entries: Vec<[u32; 2]> = r.vec()?;
-        let mut len = 0;
-        for e in &entries {
-            if e[1] != EMPTY {
-                if e[1] as usize >= slots {
-                    return Err(SnapshotError::invalid("index entry past the slots"));
-                }
-                len += 1;
-            }
-        }
-        Ok(MultiTable { entries, len })
     }
 }
 
@@ -421,8 +246,8 @@ impl SegmentIndex for SketchIndex {
             None => {
                 let s = u32::try_from(self.exact.len())
                     .ok()
-                    .filter(|&s| s != EMPTY)
-                    .expect("fewer than 2^32 - 1 distinct texts");
+                    .filter(|&s| s <= table::MAX_VALUE)
+                    .expect("fewer than 2^32 - 2 distinct texts");
                 if self.exact.len() == self.exact.capacity() {
                     // Grow by half, like the tables, rather than double.
                     let more = (self.exact.len() / 2).max(64);
@@ -527,7 +352,7 @@ impl SketchIndex {
         for t in &mut bands {
             *t = MultiTable::load(r, n)?;
         }
-        if by_exact.len != live {
+        if by_exact.len() != live {
             return Err(SnapshotError::invalid(
                 "index exact table disagrees with its slots",
             ));
@@ -555,7 +380,6 @@ mod tests {
     use crate::fingerprint::fingerprint;
     use crate::normalize::{normalize, Normalized};
     use proptest::prelude::*;
-    use std::collections::HashMap;
 
     fn text(s: &str) -> Fingerprint {
         let mut n = Normalized::default();
@@ -578,40 +402,6 @@ mod tests {
     }
 
     proptest! {
-        /// The multimap holds exactly what a reference multiset holds,
-        /// through inserts and removals (backward shifts included).
-        #[test]
-        fn multitable_matches_a_reference(ops in proptest::collection::vec((0u32..6, 0u32..50, any::<bool>()), 0..400)) {
-            let mut t = MultiTable::default();
-            let mut reference: HashMap<(u32, u32), usize> = HashMap::new();
-            for (key, slot, insert) in ops {
-                // Few keys, so that runs of equal and colliding keys form.
-                let key = key.wrapping_mul(0x1000_0001);
-                if insert {
-                    t.insert(key, slot);
-                    *reference.entry((key, slot)).or_default() += 1;
-                } else {
-                    let present = reference.get(&(key, slot)).copied().unwrap_or(0) > 0;
-                    prop_assert_eq!(t.remove(key, slot), present);
-                    if present {
-                        *reference.get_mut(&(key, slot)).unwrap() -= 1;
-                    }
-                }
-                for k in 0..6u32 {
-                    let k = k.wrapping_mul(0x1000_0001);
-                    let mut got: Vec<u32> = t.get(k).collect();
-                    got.sort_unstable();
-                    let mut want: Vec<u32> = reference
-                        .iter()
-                        .filter(|((rk, _), _)| *rk == k)
-                        .flat_map(|((_, s), n)| std::iter::repeat_n(*s, *n))
-                        .collect();
-                    want.sort_unstable();
-                    prop_assert_eq!(got, want);
-                }
-            }
-        }
-
         /// near() finds what a linear scan under the same rule finds: the
         /// text sharing a band key whose sketch agrees most, if enough.
         #[test]
@@ -807,6 +597,6 @@ mod tests {
         idx.insert(&short, 1);
         assert_eq!(idx.exact(short.exact), Some(1));
         assert!(idx.near(&short).is_none());
-        assert!(idx.bands.iter().all(|t| t.len == 0));
+        assert!(idx.bands.iter().all(|t| t.is_empty()));
     }
 }

@@ -34,6 +34,7 @@ pub mod server;
 pub mod snapshot;
 pub mod store;
 pub mod structure;
+pub mod table;
 pub mod time;
 pub mod trees;
 
