@@ -55,21 +55,47 @@ fn home(size: usize, key: u32) -> usize {
     ((spread * size as u64) >> 32) as usize
 }
 
-/// The entries of `key`'s probe run in `entries`, in probe order, with
-/// their positions.
-fn run(entries: &[[u32; 2]], key: u32) -> impl Iterator<Item = (usize, [u32; 2])> + '_ {
-    let start = if entries.is_empty() {
-        0
-    } else {
-        home(entries.len(), key)
-    };
-    let (wrapped, from_home) = entries.split_at(start);
-    from_home
-        .iter()
-        .enumerate()
-        .map(move |(i, &e)| (start + i, e))
-        .chain(wrapped.iter().copied().enumerate())
-        .take_while(|(_, e)| e[1] != FREE)
+/// The entries of a key's probe run in one array, in probe order, with
+/// their positions: from the key's home to the first free position (every
+/// array keeps one, so the walk ends).
+struct Run<'a> {
+    entries: &'a [[u32; 2]],
+    at: usize,
+}
+
+impl<'a> Run<'a> {
+    fn new(entries: &'a [[u32; 2]], key: u32) -> Run<'a> {
+        let at = if entries.is_empty() {
+            0
+        } else {
+            home(entries.len(), key)
+        };
+        Run { entries, at }
+    }
+}
+
+impl Iterator for Run<'_> {
+    type Item = (usize, [u32; 2]);
+
+    #[inline]
+    fn next(&mut self) -> Option<(usize, [u32; 2])> {
+        let e = *self.entries.get(self.at)?;
+        if e[1] == FREE {
+            self.entries = &[];
+            return None;
+        }
+        let i = self.at;
+        self.at = if i + 1 == self.entries.len() {
+            0
+        } else {
+            i + 1
+        };
+        Some((i, e))
+    }
+}
+
+fn run(entries: &[[u32; 2]], key: u32) -> Run<'_> {
+    Run::new(entries, key)
 }
 
 /// Puts an entry at the first free position of its run; the array has one.
@@ -125,9 +151,20 @@ impl MultiTable {
     /// entries of the old one that have not moved yet.
     pub fn get(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
         let moved = self.moved;
-        let current = run(&self.entries, key)
-            .filter(move |(_, e)| e[0] == key)
-            .map(|(_, e)| e[1] - 1);
+        // The current array as slices (the lookup that every probe makes);
+        // the old one, empty but while a growth drains, with positions.
+        let start = if self.entries.is_empty() {
+            0
+        } else {
+            home(self.entries.len(), key)
+        };
+        let (wrapped, from_home) = self.entries.split_at(start);
+        let current = from_home
+            .iter()
+            .chain(wrapped)
+            .take_while(|e| e[1] != FREE)
+            .filter(move |e| e[0] == key)
+            .map(|e| e[1] - 1);
         let old = run(&self.old, key)
             .filter(move |&(i, e)| i >= moved && e[0] == key && e[1] != GONE)
             .map(|(_, e)| e[1] - 1);
@@ -149,10 +186,14 @@ impl MultiTable {
         } else {
             self.move_some();
         }
-        let moved = self.moved;
-        let mut same = run(&self.old, key)
-            .filter(|&(i, e)| i >= moved && e[0] == key && e[1] != GONE)
-            .count();
+        let mut same = if self.old.is_empty() || cap == usize::MAX {
+            0
+        } else {
+            let moved = self.moved;
+            run(&self.old, key)
+                .filter(|&(i, e)| i >= moved && e[0] == key && e[1] != GONE)
+                .count()
+        };
         let size = self.entries.len();
         let mut i = home(size, key);
         while self.entries[i][1] != FREE {
