@@ -23,12 +23,6 @@
 //! [`Patterns::evidence`] gives the model features
 //! ([`PATTERN_FEATURES`], named by [`names`]).
 
-/// The pattern maps grow with the corpus (millions of entries at ten
-/// million documents) and are resized under the state lock: a map that
-/// moves its entries a few at a time over the inserts after a resize
-/// (griddle) instead of all in one (hashbrown's rehash took 137 ms in one
-/// document at 7M documents).
-type HashMap<K, V> = griddle::HashMap<K, V, rustc_hash::FxBuildHasher>;
 use std::io;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -36,6 +30,13 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::cluster::{ClusterId, DocIdx, Member, SourceIdx};
 use crate::layout;
 use crate::snapshot::{Reader, Result as SnapResult, SnapshotError, Writer};
+
+/// The pattern maps grow with the corpus (millions of entries at ten
+/// million documents) and are resized under the state lock: a map that
+/// moves its entries a few at a time over the inserts after a resize
+/// (griddle) instead of all in one (hashbrown's rehash took 137 ms in one
+/// document at 7M documents).
+type HashMap<K, V> = griddle::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// Number of pattern features; [`names`] names them.
 pub const PATTERN_FEATURES: usize = 5;

@@ -56,6 +56,15 @@ fn home(size: usize, key: u32) -> usize {
     ((spread * size as u64) >> 32) as usize
 }
 
+/// The position after `i` in an array of `size`, wrapping.
+fn next(size: usize, i: usize) -> usize {
+    if i + 1 == size {
+        0
+    } else {
+        i + 1
+    }
+}
+
 /// The entries of a key's probe run in one array, in probe order, with
 /// their positions: from the key's home to the first free position (every
 /// array keeps one, so the walk ends).
@@ -75,11 +84,7 @@ impl Iterator for Run<'_> {
             return None;
         }
         let i = self.at;
-        self.at = if i + 1 == self.entries.len() {
-            0
-        } else {
-            i + 1
-        };
+        self.at = next(self.entries.len(), i);
         Some((i, e))
     }
 }
@@ -98,7 +103,7 @@ fn place(entries: &mut [[u32; 2]], e: [u32; 2]) {
     let size = entries.len();
     let mut i = home(size, e[0]);
     while entries[i][1] != FREE {
-        i = if i + 1 == size { 0 } else { i + 1 };
+        i = next(size, i);
     }
     entries[i] = e;
 }
@@ -196,7 +201,7 @@ impl MultiTable {
             if same >= cap {
                 return false;
             }
-            i = if i + 1 == size { 0 } else { i + 1 };
+            i = next(size, i);
         }
         if same >= cap {
             return false;
@@ -256,7 +261,6 @@ impl MultiTable {
     /// and them.
     fn shift_back(&mut self, i: usize) {
         let size = self.entries.len();
-        let next = |i: usize| if i + 1 == size { 0 } else { i + 1 };
         // Steps from `from` forward (wrapping) to `to`.
         let distance = |from: usize, to: usize| {
             if to >= from {
@@ -268,7 +272,7 @@ impl MultiTable {
         let mut hole = i;
         let mut j = i;
         loop {
-            j = next(j);
+            j = next(size, j);
             let e = self.entries[j];
             if e[1] == FREE {
                 break;
@@ -290,7 +294,7 @@ impl MultiTable {
     /// placed in a copy of it while a growth drains.
     pub fn save(&self, w: &mut Writer) -> std::io::Result<()> {
         let mut saved = self.entries.clone();
-        for &e in &self.old[self.moved.min(self.old.len())..] {
+        for &e in &self.old[self.moved..] {
             if e[1] != FREE && e[1] != GONE {
                 place(&mut saved, e);
             }
