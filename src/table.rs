@@ -48,6 +48,16 @@ pub struct MultiTable {
     /// Pages of `entries` not written since its growth, while it drains.
     blank: Blank,
     pages: Pages,
+    /// How far past its home any entry of `entries` may sit (an upper
+    /// bound: it only grows).
+    reach: usize,
+    /// The same for `old`: a key whose old run ends below `moved` has no
+    /// entry left there, and its lookups skip the old array instead of
+    /// missing the cache in both arrays (a few hundred positions at
+    /// millions of entries). In the `table_drain` example (ten tables to
+    /// 6M entries) texts cost 1.26-1.38 times as much while a growth
+    /// drains as in between, against 1.43-1.50 reading both arrays.
+    old_reach: usize,
 }
 
 /// Which new arrays track their blank pages, and the page size.
@@ -220,10 +230,21 @@ fn run<'a>(entries: &'a [[u32; 2]], blank: &'a Blank, key: u32) -> Run<'a> {
     Run { entries, blank, at }
 }
 
-/// Puts an entry at the first free position of its run; the array has one.
-fn place(entries: &mut [[u32; 2]], blank: &mut Blank, e: [u32; 2]) {
+/// Steps from `from` forward (wrapping) to `to` in an array of `size`.
+fn distance(size: usize, from: usize, to: usize) -> usize {
+    if to >= from {
+        to - from
+    } else {
+        to + size - from
+    }
+}
+
+/// Puts an entry at the first free position of its run (the array has
+/// one); how far past its home it went.
+fn place(entries: &mut [[u32; 2]], blank: &mut Blank, e: [u32; 2]) -> usize {
     let size = entries.len();
-    let mut i = home(size, e[0]);
+    let start = home(size, e[0]);
+    let mut i = start;
     if !blank.at(i) {
         while entries[i][1] != FREE {
             i = next(size, i);
@@ -234,6 +255,7 @@ fn place(entries: &mut [[u32; 2]], blank: &mut Blank, e: [u32; 2]) {
     }
     entries[i] = e;
     blank.write(i);
+    distance(size, start, i)
 }
 
 impl MultiTable {
@@ -256,6 +278,7 @@ impl MultiTable {
                 self.old = Vec::new();
                 self.moved = 0;
                 self.blank = Blank::default();
+                self.reach = 0;
             }
         }
     }
@@ -270,9 +293,21 @@ impl MultiTable {
         }
     }
 
-    /// Whether a growth is still draining (for tests).
+    /// Whether `reach` and `old_reach` bound how far past its home every
+    /// entry sits (for tests).
     #[cfg(test)]
-    fn growing(&self) -> bool {
+    fn reach_holds(&self) -> bool {
+        let holds = |entries: &[[u32; 2]], from: usize, reach: usize| {
+            let size = entries.len();
+            entries.iter().enumerate().skip(from).all(|(i, e)| {
+                e[1] == FREE || e[1] == GONE || distance(size, home(size, e[0]), i) <= reach
+            })
+        };
+        holds(&self.entries, 0, self.reach) && holds(&self.old, self.moved, self.old_reach)
+    }
+
+    /// Whether a growth is still draining.
+    pub fn growing(&self) -> bool {
         !self.old.is_empty()
     }
 
@@ -281,8 +316,28 @@ impl MultiTable {
         if !self.entries.is_empty() {
             prefetch(&self.entries[home(self.entries.len(), key)]);
         }
-        if !self.old.is_empty() {
+        if !self.old_moved(key) {
             prefetch(&self.old[home(self.old.len(), key)]);
+        }
+    }
+
+    /// Whether `key` has no entry left in the old array: its run there
+    /// lies below the drain's cursor (or there is no old array).
+    #[inline]
+    fn old_moved(&self, key: u32) -> bool {
+        self.old.is_empty()
+            || home(self.old.len(), key)
+                .checked_add(self.old_reach)
+                .is_some_and(|end| end < self.moved)
+    }
+
+    /// The old array for `key`'s lookups: empty once its run has moved.
+    #[inline]
+    fn old_for(&self, key: u32) -> &[[u32; 2]] {
+        if self.old_moved(key) {
+            &[]
+        } else {
+            &self.old
         }
     }
 
@@ -310,7 +365,7 @@ impl MultiTable {
             .take_while(|e| e[1] != FREE)
             .filter(move |e| e[0] == key)
             .map(|e| e[1] - 1);
-        let old = run(&self.old, &NOT_TRACKED, key)
+        let old = run(self.old_for(key), &NOT_TRACKED, key)
             .filter(move |&(i, e)| i >= moved && e[0] == key && e[1] != GONE)
             .map(|(_, e)| e[1] - 1);
         current.chain(old)
@@ -335,7 +390,7 @@ impl MultiTable {
             0
         } else {
             let moved = self.moved;
-            run(&self.old, &NOT_TRACKED, key)
+            run(self.old_for(key), &NOT_TRACKED, key)
                 .filter(|&(i, e)| i >= moved && e[0] == key && e[1] != GONE)
                 .count()
         };
@@ -366,6 +421,7 @@ impl MultiTable {
         }
         self.entries[i] = [key, value + 1];
         self.blank.write(i);
+        self.reach = self.reach.max(distance(size, home(size, key), i));
         self.len += 1;
         true
     }
@@ -376,6 +432,7 @@ impl MultiTable {
     fn grow(&mut self) {
         let size = (self.entries.len() + self.entries.len() / 2).max(16);
         self.old = std::mem::replace(&mut self.entries, vec![[0, FREE]; size]);
+        self.old_reach = std::mem::replace(&mut self.reach, 0);
         self.blank = if size >= self.pages.from {
             Blank::all(size, self.pages.shift)
         } else {
@@ -391,7 +448,8 @@ impl MultiTable {
         for i in self.moved..end {
             let e = self.old[i];
             if e[1] != FREE && e[1] != GONE {
-                place(&mut self.entries, &mut self.blank, e);
+                let went = place(&mut self.entries, &mut self.blank, e);
+                self.reach = self.reach.max(went);
             }
         }
         self.moved = end;
@@ -414,7 +472,8 @@ impl MultiTable {
             return true;
         }
         let moved = self.moved;
-        let found = run(&self.old, &NOT_TRACKED, key).find(|&(i, e)| i >= moved && e == stored);
+        let found =
+            run(self.old_for(key), &NOT_TRACKED, key).find(|&(i, e)| i >= moved && e == stored);
         if let Some((i, _)) = found {
             self.old[i][1] = GONE;
             self.len -= 1;
@@ -429,13 +488,6 @@ impl MultiTable {
     fn shift_back(&mut self, i: usize) {
         let size = self.entries.len();
         // Steps from `from` forward (wrapping) to `to`.
-        let distance = |from: usize, to: usize| {
-            if to >= from {
-                to - from
-            } else {
-                to + size - from
-            }
-        };
         let mut hole = i;
         let mut j = i;
         loop {
@@ -447,7 +499,7 @@ impl MultiTable {
             if e[1] == FREE {
                 break;
             }
-            if distance(home(size, e[0]), j) >= distance(hole, j) {
+            if distance(size, home(size, e[0]), j) >= distance(size, hole, j) {
                 self.entries[hole] = e;
                 hole = j;
             }
@@ -494,7 +546,9 @@ impl MultiTable {
     pub fn load(r: &mut Reader, limit: usize) -> SnapResult<MultiTable> {
         let mut entries: Vec<[u32; 2]> = r.vec()?;
         let mut len = 0;
-        for e in &mut entries {
+        let mut reach = 0;
+        let size = entries.len();
+        for (i, e) in entries.iter_mut().enumerate() {
             if e[1] == SAVED_FREE {
                 e[1] = FREE;
             } else if e[1] as usize >= limit || e[1] > MAX_VALUE {
@@ -502,6 +556,7 @@ impl MultiTable {
             } else {
                 e[1] += 1;
                 len += 1;
+                reach = reach.max(distance(size, home(size, e[0]), i));
             }
         }
         if len > 0 && len == entries.len() {
@@ -510,6 +565,7 @@ impl MultiTable {
         Ok(MultiTable {
             entries,
             len,
+            reach,
             ..MultiTable::default()
         })
     }
@@ -558,7 +614,7 @@ mod tests {
             if t.growing() && grew_at.is_none() && v > 1000 {
                 grew_at = Some(v);
             }
-            if t.growing() && v % 89 == 0 {
+            if t.growing() && v.is_multiple_of(89) {
                 // Mid-drain, every entry is found and absent keys are not.
                 for u in (0..=v).step_by(7) {
                     assert_eq!(sorted(&t, u.wrapping_mul(0x9e37_79b9)), vec![u]);
@@ -601,9 +657,25 @@ mod tests {
         let loaded = MultiTable::load(&mut r, v as usize).unwrap();
         r.finish().unwrap();
         assert!(!loaded.growing());
+        assert!(loaded.reach_holds());
         assert_eq!(loaded.len(), t.len());
         for key in 0..97 {
             assert_eq!(sorted(&loaded, key), sorted(&t, key), "key {key}");
+        }
+        // The loaded table knows how far its runs reach: once it grows,
+        // lookups that skip its old array still find everything.
+        let mut loaded = loaded;
+        let mut grew = false;
+        while !grew || loaded.growing() {
+            t.insert(v % 97, v);
+            loaded.insert(v % 97, v);
+            v += 1;
+            grew |= loaded.growing();
+            if loaded.growing() && v.is_multiple_of(3) {
+                for key in 0..97 {
+                    assert_eq!(sorted(&loaded, key), sorted(&t, key), "key {key}");
+                }
+            }
         }
     }
 
@@ -648,6 +720,7 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(t.len(), reference.values().sum::<usize>());
+                prop_assert!(t.reach_holds());
                 for k in 0..6u32 {
                     let k = k.wrapping_mul(0x1000_0001);
                     let mut want: Vec<u32> = reference
