@@ -239,23 +239,53 @@ fn distance(size: usize, from: usize, to: usize) -> usize {
     }
 }
 
-/// Puts an entry at the first free position of its run (the array has
-/// one); how far past its home it went.
-fn place(entries: &mut [[u32; 2]], blank: &mut Blank, e: [u32; 2]) -> usize {
-    let size = entries.len();
-    let start = home(size, e[0]);
-    let mut i = start;
-    if !blank.at(i) {
+/// The first free position of `key`'s run, `each` called on the entries
+/// before it (`None` as soon as it says stop). Blank pages end the run
+/// unread; the check is compiled in only for arrays that track them.
+#[inline(always)]
+fn free_position(
+    entries: &[[u32; 2]],
+    blank: &Blank,
+    key: u32,
+    each: impl FnMut([u32; 2]) -> bool,
+) -> Option<usize> {
+    #[inline(always)]
+    fn walk<const TRACKED: bool>(
+        entries: &[[u32; 2]],
+        blank: &Blank,
+        key: u32,
+        mut each: impl FnMut([u32; 2]) -> bool,
+    ) -> Option<usize> {
+        let size = entries.len();
+        let mut i = home(size, key);
+        if TRACKED && blank.at(i) {
+            return Some(i);
+        }
         while entries[i][1] != FREE {
+            if !each(entries[i]) {
+                return None;
+            }
             i = next(size, i);
-            if blank.ends_run(i) {
+            if TRACKED && blank.ends_run(i) {
                 break;
             }
         }
+        Some(i)
     }
+    if blank.tracking() {
+        walk::<true>(entries, blank, key, each)
+    } else {
+        walk::<false>(entries, blank, key, each)
+    }
+}
+
+/// Puts an entry at the first free position of its run (the array has
+/// one); how far past its home it went.
+fn place(entries: &mut [[u32; 2]], blank: &mut Blank, e: [u32; 2]) -> usize {
+    let i = free_position(entries, blank, e[0], |_| true).expect("no stop");
     entries[i] = e;
     blank.write(i);
-    distance(size, start, i)
+    distance(entries.len(), home(entries.len(), e[0]), i)
 }
 
 impl MultiTable {
@@ -316,35 +346,45 @@ impl MultiTable {
         if !self.entries.is_empty() {
             prefetch(&self.entries[home(self.entries.len(), key)]);
         }
-        if !self.old_moved(key) {
-            prefetch(&self.old[home(self.old.len(), key)]);
+        if let Some(h) = self.old_home(key) {
+            prefetch(&self.old[h]);
         }
     }
 
-    /// Whether `key` has no entry left in the old array: its run there
-    /// lies below the drain's cursor (or there is no old array).
+    /// Where `key`'s run starts in the old array; `None` when there is no
+    /// old array or the run lies below the drain's cursor (all moved).
     #[inline]
-    fn old_moved(&self, key: u32) -> bool {
-        self.old.is_empty()
-            || home(self.old.len(), key)
-                .checked_add(self.old_reach)
-                .is_some_and(|end| end < self.moved)
+    fn old_home(&self, key: u32) -> Option<usize> {
+        if self.old.is_empty() {
+            return None;
+        }
+        let h = home(self.old.len(), key);
+        let moved = h
+            .checked_add(self.old_reach)
+            .is_some_and(|end| end < self.moved);
+        (!moved).then_some(h)
     }
 
-    /// The old array for `key`'s lookups: empty once its run has moved.
-    #[inline]
-    fn old_for(&self, key: u32) -> &[[u32; 2]] {
-        if self.old_moved(key) {
-            &[]
-        } else {
-            &self.old
+    /// `key`'s entries in the old array that have not moved and are not
+    /// gone: their positions and stored values (plus one).
+    fn unmoved(&self, key: u32) -> impl Iterator<Item = (usize, u32)> + '_ {
+        let moved = self.moved;
+        let (entries, at) = match self.old_home(key) {
+            Some(h) => (&self.old[..], h),
+            None => (&[][..], 0),
+        };
+        Run {
+            entries,
+            blank: &NOT_TRACKED,
+            at,
         }
+        .filter(move |&(i, e)| i >= moved && e[0] == key && e[1] != GONE)
+        .map(|(i, e)| (i, e[1]))
     }
 
     /// Values stored under `key`: the current array's run, then the
     /// entries of the old one that have not moved yet.
     pub fn get(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
-        let moved = self.moved;
         // The current array as slices (the lookup that every probe makes),
         // cut before the blank pages ahead; the old one, empty but while a
         // growth drains, with positions.
@@ -365,10 +405,7 @@ impl MultiTable {
             .take_while(|e| e[1] != FREE)
             .filter(move |e| e[0] == key)
             .map(|e| e[1] - 1);
-        let old = run(self.old_for(key), &NOT_TRACKED, key)
-            .filter(move |&(i, e)| i >= moved && e[0] == key && e[1] != GONE)
-            .map(|(_, e)| e[1] - 1);
-        current.chain(old)
+        current.chain(self.unmoved(key).map(|(_, v)| v - 1))
     }
 
     pub fn insert(&mut self, key: u32, value: u32) {
@@ -386,41 +423,22 @@ impl MultiTable {
         } else {
             self.move_some();
         }
-        let mut same = if self.old.is_empty() || cap == usize::MAX {
+        let mut same = if cap == usize::MAX {
             0
         } else {
-            let moved = self.moved;
-            run(self.old_for(key), &NOT_TRACKED, key)
-                .filter(|&(i, e)| i >= moved && e[0] == key && e[1] != GONE)
-                .count()
+            self.unmoved(key).count()
         };
-        let size = self.entries.len();
-        let mut i = home(size, key);
-        if !self.blank.tracking() {
-            while self.entries[i][1] != FREE {
-                same += usize::from(self.entries[i][0] == key);
-                if same >= cap {
-                    return false;
-                }
-                i = next(size, i);
-            }
-        } else if !self.blank.at(i) {
-            while self.entries[i][1] != FREE {
-                same += usize::from(self.entries[i][0] == key);
-                if same >= cap {
-                    return false;
-                }
-                i = next(size, i);
-                if self.blank.ends_run(i) {
-                    break;
-                }
-            }
-        }
         if same >= cap {
             return false;
         }
+        let free = free_position(&self.entries, &self.blank, key, |e| {
+            same += usize::from(e[0] == key);
+            same < cap
+        });
+        let Some(i) = free else { return false };
         self.entries[i] = [key, value + 1];
         self.blank.write(i);
+        let size = self.entries.len();
         self.reach = self.reach.max(distance(size, home(size, key), i));
         self.len += 1;
         true
@@ -471,9 +489,7 @@ impl MultiTable {
             self.len -= 1;
             return true;
         }
-        let moved = self.moved;
-        let found =
-            run(self.old_for(key), &NOT_TRACKED, key).find(|&(i, e)| i >= moved && e == stored);
+        let found = self.unmoved(key).find(|&(_, v)| v == stored[1]);
         if let Some((i, _)) = found {
             self.old[i][1] = GONE;
             self.len -= 1;
